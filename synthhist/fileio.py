@@ -1,0 +1,48 @@
+"""Atomic file writing: write to a temporary file beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """Open a temp file next to path; on success it is fsynced and renamed to path, on error removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes to path atomically."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_json(path: str | Path, obj: object) -> None:
+    """Write obj as indented JSON to path atomically."""
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
+def next_run_dir(parent: str | Path, name: str) -> Path:
+    """Return parent/NNNNN-name with NNNNN one more than the largest numbered folder there (not created)."""
+    parent = Path(parent)
+    ids = [int(p.name.split("-")[0]) for p in parent.glob("*") if p.is_dir() and p.name.split("-")[0].isdigit()] if parent.exists() else []
+    return parent / f"{max(ids, default=-1) + 1:05d}-{name}"

@@ -1,0 +1,1 @@
+"""Class-conditional StyleGAN2: networks, checkpoint I/O, blending and training."""
