@@ -1,0 +1,1 @@
+"""Offline demo: procedural H&E-like slides and the bundled demo models."""
