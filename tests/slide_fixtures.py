@@ -1,45 +1,42 @@
-"""Tiny pyramidal TIFF slides that OpenSlide opens (generic-tiff) with an MPP, for download/prepare tests."""
+"""Small synthetic slides for tests and demos (tests import it as `slide_fixtures`; the painter is synthhist.wsi.synthetic).
+
+QUADRANT slide (3072 x 2048 px at 0.5 um/px, pyramid downsamples 1, 4, 16), in 1024-px blocks:
+
+    x:    0-1024   1024-2048   2048-3072
+    y 0:  blank    tissue      blurred
+    y 1:  gray     tissue      white
+
+With 64 px / 128 um tiles (256 level-0 px) the grid is 12 x 8 = 96 tiles, 16 per block
+(32 for the tissue column).
+"""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
-import tifffile
+from synthhist.wsi.synthetic import write_synthetic_slide
+
+MPP = 0.5
+WIDTH, HEIGHT = 3072, 2048
+QUADRANTS = [("blank", (0, 0, 1024, 1024)), ("blurred", (2048, 0, 3072, 1024)),
+             ("gray", (0, 1024, 1024, 2048)), ("white", (2048, 1024, 3072, 2048))]
 
 
-def slide_bytes(width: int = 1024, height: int = 768, mpp: float = 0.5, seed: int = 0) -> bytes:
-    """A 2-level tiled TIFF (downsamples 1, 4): pink 'tissue' blobs on white glass, resolution in px/cm."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    tissue = np.zeros((height, width), bool)
-    for _ in range(4):
-        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(100, 250)
-        tissue |= (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
-    img = np.full((height, width, 3), 242, np.uint8)
-    img[tissue] = (220, 110, 170)
-    img[tissue & ((xx // 8 + yy // 8) % 3 == 0)] = (120, 50, 150)
-    buf = io.BytesIO()
-    with tifffile.TiffWriter(buf) as tw:
-        for i, ds in enumerate((1, 4)):
-            level = np.ascontiguousarray(img[::ds, ::ds])
-            res = (1e4 / (mpp * ds), 1e4 / (mpp * ds))
-            tw.write(level, tile=(256, 256), photometric="rgb", compression="zlib", resolution=res,
-                     resolutionunit="CENTIMETER", subfiletype=1 if i else 0)
-    return buf.getvalue()
+def quadrant_slide(path: str | Path, seed: int = 0) -> Path:
+    """The QUADRANT slide above at path (a generic-tiff OpenSlide reads with openslide.mpp-x = 0.5)."""
+    return write_synthetic_slide(path, WIDTH, HEIGHT, MPP, QUADRANTS, seed=seed)
 
 
-def write_slide(path: str | Path, **kwargs) -> Path:
-    """Write slide_bytes(**kwargs) to path."""
+def tissue_slide(path: str | Path, width: int = 1536, height: int = 1024, mpp: float | None = MPP, seed: int = 0) -> Path:
+    """A slide of tissue only (mpp None: no resolution tags, so OpenSlide reports no MPP)."""
+    return write_synthetic_slide(path, width, height, mpp, seed=seed)
+
+
+def write_roi_csv(path: str | Path, polygons: dict[str, list[tuple[float, float]]],
+                  header: str = "ROI_Name,X_base,Y_base") -> Path:
+    """Write a QuPath/slideflow ROI CSV: one row per vertex (level-0 px), polygons grouped by name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(slide_bytes(**kwargs))
+    lines = [header] + [f"{name},{x},{y}" for name, pts in polygons.items() for x, y in pts]
+    path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def roi_csv(width: int = 1024, height: int = 768) -> bytes:
-    """A ROI CSV (ROI_name, X_base, Y_base) with one rectangle covering the middle of the slide."""
-    x0, y0, x1, y1 = width // 8, height // 8, width * 7 // 8, height * 7 // 8
-    rows = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-    return ("ROI_name,X_base,Y_base\n" + "".join(f"ROI_0,{x},{y}\n" for x, y in rows)).encode()
