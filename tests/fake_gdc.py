@@ -34,7 +34,7 @@ class FakeGdc:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def add(self, name: str, data: bytes, **kwargs) -> FakeFile:
         f = FakeFile(name, data, **kwargs)

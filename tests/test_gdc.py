@@ -5,10 +5,14 @@ import hashlib
 import pytest
 
 from fake_gdc import FakeGdc
-from slide_fixtures import slide_bytes
+from slide_fixtures import tissue_slide
 from synthhist.errors import UserError
 from synthhist.wsi.download import DownloadError, download, part_path
 from synthhist.wsi.gdc import fetch_slides, gdc_url, lookup_files, read_manifest
+
+
+def slide_bytes(tmp_path, seed):
+    return tissue_slide(tmp_path / f"src/{seed}.svs", 512, 512, seed=seed).read_bytes()
 
 
 @pytest.fixture
@@ -72,8 +76,8 @@ def test_download_gives_up_after_retries(gdc, tmp_path):
 
 def test_fetch_slides_drop_md5_missing(gdc, tmp_path):
     a = gdc.add("A.svs", bytes(range(256)) * 1200, drops=1)         # connection cut half-way once
-    b = gdc.add("B.svs", slide_bytes(seed=2), md5="0" * 32)          # GDC's MD5 never matches
-    d = gdc.add("D.svs", slide_bytes(seed=3))
+    b = gdc.add("B.svs", slide_bytes(tmp_path, 2), md5="0" * 32)          # GDC's MD5 never matches
+    d = gdc.add("D.svs", slide_bytes(tmp_path, 3))
     report = _fetch(tmp_path, gdc, ["A", "B", "C", "D"], download_missing=True, md5=True, workers=2)
 
     assert (tmp_path / "slides/A.svs").read_bytes() == a.data

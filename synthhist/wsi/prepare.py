@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -59,25 +58,18 @@ def prepare_project(exp: Experiment, outdir: str | Path | None = None, download:
 
 
 def _extract(exp: Experiment, project: Project, paths: list[Path], workers: int | None) -> dict[str, int]:
-    """Extract tiles of the given slides into project.tfrecord_dir; returns slide -> tiles (from manifest.json)."""
+    """Extract tiles of the given slides into project.tfrecord_dir; returns slide -> tiles kept."""
     from synthhist.wsi.extract import extract_tiles
 
     if not paths:
         raise UserError(f"no slides of {project.annotations.name} in {project.slides_dir} "
                         "(run with --download to fetch them from GDC)")
-    log = logging.getLogger("synthhist")
-    log.info(f"extracting {exp.tile_label} tiles from {len(paths)} slides into {project.tfrecord_dir}")
+    logging.getLogger("synthhist").info(f"extracting {exp.tile_label} tiles from {len(paths)} slides "
+                                        f"into {project.tfrecord_dir}")
     roi_dir = project.roi_dir if exp.rois is not None else None
-    extract_tiles(paths, project.tfrecord_dir, exp.tile_px, exp.tile_um, roi_dir=roi_dir, workers=workers,
-                  **exp.tile_kwargs)
-    manifest = project.tfrecord_dir / "manifest.json"
-    counts = {}
-    if manifest.is_file():
-        counts = {Path(k).stem: int(v.get("total", 0)) for k, v in json.loads(manifest.read_text()).items()}
-    if sum(counts.values()) == 0:
-        raise UserError(f"tile extraction wrote 0 tiles from {len(paths)} slides (see the report in "
-                        f"{project.tfrecord_dir}); check the ROI files and tile_kwargs")
-    return counts
+    report = extract_tiles(paths, project.tfrecord_dir, exp.tile_px, exp.tile_um, roi_dir=roi_dir, workers=workers,
+                           **exp.tile_kwargs)
+    return {str(s): int(n) for s, n in zip(report["slide"], report["tiles_kept"])}
 
 
 def _report(exp: Experiment, project: Project, names: list[str], local: dict[str, Path], slides: SlideReport,
@@ -122,4 +114,4 @@ def _summarise(project: Project, report: dict, slides: SlideReport, no_roi: list
         log.warning(f"{len(slides.quarantined)} slides with wrong MD5 moved to {project.quarantine_dir}")
     if no_roi:
         log.warning(f"{len(no_roi)} slides have no ROI file in {project.roi_dir} "
-                    f"(with roi_method '{project.exp.tile_kwargs['roi_method']}' they may give no tiles)")
+                    f"(with roi_method '{project.exp.tile_kwargs.get('roi_method', 'auto')}' they may give no tiles)")
