@@ -100,6 +100,11 @@ def test_fetch_resource_checks_sha256_and_lfs(gdc, tmp_path):
     with pytest.raises(UserError, match="is a Git LFS pointer"):
         fetch_resource(lfs, tmp_path / "lfs.tar.gz", "ROI archive")
     assert not (tmp_path / "lfs.tar.gz").exists()
+    sized = Resource("lfs.tar.gz", url=f"{gdc.url}/static/lfs.tar.gz", sha256="0" * 64, size=9108301)
+    with pytest.raises(UserError, match="is a Git LFS pointer"):                  # no retries on a wrong size
+        fetch_resource(sized, tmp_path / "lfs.tar.gz", "ROI archive")
+    assert sum(p == "/static/lfs.tar.gz" for _, p, _ in gdc.requests) == 2
+    assert not list(tmp_path.glob("lfs*"))
 
     missing = Resource("x.csv", url=f"{gdc.url}/static/x.csv", sha256="0" * 64)
     with pytest.raises(UserError, match="not found"):

@@ -42,8 +42,8 @@ def prepare_project(exp: Experiment, outdir: str | Path | None = None, download:
         n_rois = extract_rois(archive, project.roi_dir)
         log.info(f"{n_rois} ROI files in {project.roi_dir}")
 
-    local = project.find_slides(names)
-    slides = fetch_slides([n for n in names if n not in local or local[n].suffix.lower() == ".svs"],
+    local = project.find_slides(names)      # slides elsewhere than slides/<slide>.svs are the user's own
+    slides = fetch_slides([n for n in names if n not in local or local[n] == project.slides_dir / f"{n}.svs"],
                           project.slides_dir, project.quarantine_dir, project.gdc_manifest, project.md5_cache,
                           download_missing=download, md5=md5, workers=workers or DOWNLOAD_WORKERS)
     local = project.find_slides(names)
