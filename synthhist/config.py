@@ -26,6 +26,7 @@ TOP_KEYS = {
     "kind": (str, True),
     "annotations": ((str, dict), True),
     "rois": ((str, dict, NONE), False),
+    "slides": ((str, NONE), False),
     "outcome": (str, True),
     "tile_px": (int, True),
     "tile_um": (NUM, True),
@@ -157,6 +158,7 @@ class Experiment:
     hp: dict[str, Any] = field(default_factory=dict)
     train_kwargs: dict[str, Any] = field(default_factory=dict)
     rois: Resource | None = None
+    slides: Path | None = None    # a local folder of slides, searched besides <project>/slides
     base_dir: Path = Path(".")    # folder of the config file
     path: Path | None = None      # the config file
     description: str = ""
@@ -232,9 +234,20 @@ def parse_experiment(raw: Any, base_dir: Path, where: str = "config", path: Path
         name=name, kind=kind, outcome=raw["outcome"], tile_px=raw["tile_px"], tile_um=raw["tile_um"],
         annotations=_resource(raw["annotations"], base_dir, where, "annotations"),
         rois=None if raw.get("rois") is None else _resource(raw["rois"], base_dir, where, "rois"),
+        slides=_folder(raw.get("slides"), base_dir, where, "slides"),
         tile_kwargs=tile_kwargs, gan_kwargs=dict(gan_kwargs or {}), hp=dict(hp or {}),
         train_kwargs=dict(train_kwargs or {}), base_dir=base_dir, path=path, description=raw.get("description", ""),
     )
+
+
+def _folder(value: str | None, base_dir: Path, where: str, key: str) -> Path | None:
+    """An existing local folder named relative to the config's folder (None stays None)."""
+    if value is None:
+        return None
+    folder = (base_dir / value).resolve()
+    if not folder.is_dir():
+        raise UserError(f"{where}: {key}: folder not found: {folder}")
+    return folder
 
 
 def _resource(value: str | dict, base_dir: Path, where: str, key: str) -> Resource:

@@ -107,9 +107,10 @@ class Project:
         return self
 
     def find_slides(self, names: list[str]) -> dict[str, Path]:
-        """Slide files of the given names in slides/ or one folder below (matched by file stem)."""
+        """Slide files of the given names in slides/ (then the config's slides folder), or one folder below."""
         wanted, found = set(names), {}
-        candidates = sorted(self.slides_dir.glob("*")) + sorted(self.slides_dir.glob("*/*"))
+        folders = [self.slides_dir] + ([self.exp.slides] if self.exp.slides else [])
+        candidates = [p for d in folders for p in sorted(d.glob("*")) + sorted(d.glob("*/*"))]
         for p in candidates:
             if p.is_file() and p.suffix.lower() in SLIDE_EXTENSIONS and p.stem in wanted and p.stem not in found:
                 found[p.stem] = p
