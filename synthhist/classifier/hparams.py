@@ -19,7 +19,7 @@ DEFAULT_HP = {
 CATEGORICAL_LOSSES = ("sparse_categorical_crossentropy",)
 LINEAR_LOSSES = ("mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
                  "mean_squared_logarithmic_error", "squared_hinge", "hinge", "logcosh")
-BALANCES = ("category", "patient", "none")
+BALANCES = ("category", "patient", "slide", "tile", "none")
 
 
 def model_type_of(hp: dict) -> str:
@@ -52,8 +52,9 @@ def complete_hp(hp: dict) -> dict:
         raise UserError("hp early_stop_method 'accuracy' needs a categorical loss (this model is linear)")
     if out["include_top"]:
         raise UserError("hp include_top true is not supported (the paper's models use include_top false)")
-    if out["toplayer_epochs"] or out["trainable_layers"]:
-        raise UserError("hp toplayer_epochs / trainable_layers other than 0 are not supported")
+    if out["toplayer_epochs"] or out["trainable_layers"] or out["manual_early_stop_batch"] or out["drop_images"]:
+        raise UserError("hp toplayer_epochs, trainable_layers, manual_early_stop_batch and drop_images "
+                        "are not supported (leave them 0 / null / false)")
     if out["pooling"] not in ("avg", "max"):
         raise UserError(f"hp pooling {out['pooling']!r}: use 'avg' or 'max'")
     if int(out["batch_size"]) < 1:

@@ -58,10 +58,15 @@ def count_tiles(paths: list[Path]) -> dict[str, int]:
     return counts
 
 
-def balance_weights(slides: list[str], method: str, slide_label: dict, slide_patient: dict) -> list[float] | None:
-    """Per-slide sampling weights: 'category' (classes equally), 'patient' (patients equally), 'none' -> None."""
-    if method == "none":
+def balance_weights(slides: list[str], method: str, slide_label: dict, slide_patient: dict,
+                    tiles: dict[str, int]) -> list[float] | None:
+    """Per-slide sampling weights: 'category' (classes equally), 'patient' (patients equally), 'slide' /
+    'none' (slides equally), 'tile' (tiles equally)."""
+    if method in ("none", "slide"):
         return None
+    if method == "tile":
+        w = np.array([tiles[s] for s in slides], float)
+        return list(w / w.sum())
     if method == "category":
         n = {c: sum(slide_label[s] == c for s in slides) for c in set(slide_label[s] for s in slides)}
         prob = {c: min(n.values()) / v for c, v in n.items()}
@@ -72,7 +77,7 @@ def balance_weights(slides: list[str], method: str, slide_label: dict, slide_pat
             per_pt[slide_patient[s]] = per_pt.get(slide_patient[s], 0) + 1
         w = np.array([1.0 / (len(per_pt) * per_pt[slide_patient[s]]) for s in slides])
     else:
-        raise UserError(f"balance {method!r}: use category, patient or none")
+        raise UserError(f"balance {method!r}: use category, patient, slide, tile or none")
     return list(w / w.sum())
 
 
