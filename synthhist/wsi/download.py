@@ -10,7 +10,7 @@ from typing import Callable
 
 import requests
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16
 RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
              requests.exceptions.ContentDecodingError)
 

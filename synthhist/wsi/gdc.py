@@ -117,7 +117,8 @@ def md5_file(path: str | Path) -> str:
 
 def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, manifest_path: Path,
                  md5_cache: Path, download_missing: bool = False, md5: bool = False, workers: int = 2,
-                 base_url: str | None = None, ext: str = ".svs") -> SlideReport:
+                 base_url: str | None = None, ext: str = ".svs", retries: int = 5,
+                 backoff: float = 1.0) -> SlideReport:
     """Download missing `<slide><ext>` files from GDC and/or verify MD5s; never skips a slide silently."""
     log = logging.getLogger("synthhist")
     base_url = base_url or gdc_url()
@@ -133,8 +134,9 @@ def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, mani
         write_manifest(manifest_path, records)
     report.absent = sorted(n for n in slides if n not in on_disk and not download_missing)
     report.not_found = sorted(n for n in set(need) | set(check) if f"{n}{ext}" not in records)
-    if md5 and report.not_found:
-        log.warning(f"{sum(n in on_disk for n in report.not_found)} local slides are unknown to GDC: MD5 not checked")
+    unverifiable = [n for n in report.not_found if n in on_disk]
+    if unverifiable:
+        log.warning(f"{len(unverifiable)} local slides are unknown to GDC: MD5 not checked")
 
     todo = [n for n in need if f"{n}{ext}" in records]
     total = sum(records[f"{n}{ext}"].file_size for n in todo)
@@ -152,7 +154,7 @@ def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, mani
             url = f"{base_url}/data/{rec.file_id}"
             try:
                 if not dest.is_file():
-                    download(url, dest, size=rec.file_size, progress=progress)
+                    download(url, dest, size=rec.file_size, progress=progress, retries=retries, backoff=backoff)
                     status = "downloaded"
                 else:
                     status = "present"
@@ -167,7 +169,7 @@ def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, mani
                     log.warning(f"{dest.name}: MD5 mismatch (expected {rec.md5sum}, got {got}); downloading again")
                     dest.unlink()
                     progress(-rec.file_size if status == "downloaded" else 0)
-                    download(url, dest, size=rec.file_size, progress=progress)
+                    download(url, dest, size=rec.file_size, progress=progress, retries=retries, backoff=backoff)
                     status, got = "downloaded", md5_file(dest)
                 if got != rec.md5sum:
                     quarantine_dir.mkdir(parents=True, exist_ok=True)
