@@ -273,7 +273,7 @@ def train_fold(project, exp, hp: dict, opts: dict, data: Data, model_type: str, 
         monitor = "val_accuracy" if hp["early_stop_method"] == "accuracy" else "val_loss"
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(hp["early_stop_patience"]),
                                                        mode="max" if monitor == "val_accuracy" else "min"))
-    model.fit(train_ds, epochs=max_epoch, steps_per_epoch=steps, callbacks=callbacks,
+    model.fit(train_ds, epochs=max_epoch, steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
               verbose=1 if sys.stderr.isatty() else 2)
     atomic_write_json(run_dir / "done.json", {"epochs": callbacks[0].saved})
     return run_dir
