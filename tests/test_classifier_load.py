@@ -71,6 +71,7 @@ def test_keras_folder_and_mc_dropout(tmp_path):
                       "dropout": 0.5, "normalizer": "reinhard_fast", "uq": True})
     model = build_model(hp, PX, 2, "categorical", weights=None)
     assert model.get_layer("out-0") is not None and model.get_layer("post_convolution") is not None
+    model.get_layer("hidden_0").bias.assign(np.ones(8))   # untrained MobileNetV2 features are ~0: give dropout a signal
     model.save(tmp_path / "kind-HP0_epoch1.keras")
     (tmp_path / "params.json").write_text(json.dumps(params(hp=hp, norm_fit=REINHARD_FAST_V1)))
     clf = load_classifier(tmp_path)

@@ -58,9 +58,9 @@ class Classifier:
         self.norm_fit = norm_fit if hp.get("normalizer") else None
         self._preprocess = make_preprocess(hp.get("normalizer"), self.norm_fit)
         sig = [tf.TensorSpec([None, self.tile_px, self.tile_px, 3], tf.uint8)]
-        self._predict = tf.function(lambda u8: forward(self._preprocess(u8)), input_signature=sig)
+        self._predict = tf.function(lambda u8: forward(self._preprocess(u8)), input_signature=sig, autograph=False)
         self._predict_mc = None if forward_mc is None else \
-            tf.function(lambda u8: forward_mc(self._preprocess(u8)), input_signature=sig)
+            tf.function(lambda u8: forward_mc(self._preprocess(u8)), input_signature=sig, autograph=False)
 
     def __repr__(self) -> str:
         return (f"Classifier({self.source!r}, {self.model_type}, outcomes={self.outcomes}, "

@@ -140,7 +140,7 @@ class ValidationCallback(keras.callbacks.Callback):
     def predict_val(self) -> pd.DataFrame:
         """Tile-level validation predictions: slide, patient, loc_x, loc_y, y_true*, y_pred*."""
         ds, slides, n_tiles = self.val
-        infer = tf.function(lambda x: self.model(x, training=False))
+        infer = tf.function(lambda x: self.model(x, training=False), autograph=False)
         parts = []
         with tqdm(total=n_tiles, desc="validation", unit="tile", leave=False, file=sys.stderr) as bar:
             for x, idx, lx, ly in ds:
