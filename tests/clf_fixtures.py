@@ -39,14 +39,12 @@ def write_cohort(root: Path, n_per_class: int = 4, tiles: int = 32, px: int = 72
     tf_dir = root / "tfrecords" / f"{px}px_{px // 2}um"
     tf_dir.mkdir(parents=True, exist_ok=True)
     kinds = {f"slide{c}{i}": ("fine" if single_class else kind) for c, kind in enumerate(KINDS) for i in range(n_per_class)}
-    lines = ["patient,slide,kind,score"]
     for slide, kind in kinds.items():
-        lines.append(f"pt-{slide},{slide},{kind},{1.0 if kind == 'fine' else -1.0}")
         write_tfrecord(tf_dir / f"{slide}.tfrecords",
                        [{"slide": slide, "image_raw": png(texture(kind, px, px, rng)), "loc_x": i, "loc_y": 0}
                         for i in range(tiles)])
     update_manifest(tf_dir)
-    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    write_labels(root, kinds)
     return kinds
 
 
@@ -72,3 +70,20 @@ def write_config(path: Path, outcome: str = "kind", px: int = 72, **hp) -> Path:
     }
     path.write_text(json.dumps(cfg, indent=2))
     return path
+
+
+def write_slides(root: Path, kinds: dict[str, str], grid: int = 5, px: int = 72, seed: int = 0) -> None:
+    """root/slides/<slide>.tiff: grid x grid tiles of px (at 0.5 um/px, so tile_um = px/2) of the slide's texture."""
+    from synthhist.wsi.synthetic import write_pyramid_tiff
+
+    rng = np.random.default_rng(seed)
+    (root / "slides").mkdir(parents=True, exist_ok=True)
+    for slide, kind in kinds.items():
+        write_pyramid_tiff(root / "slides" / f"{slide}.tiff", texture(kind, grid * px, grid * px, rng), 0.5,
+                           downsamples=(1, 4))
+
+
+def write_labels(root: Path, kinds: dict[str, str]) -> None:
+    """root/labels.csv with patient, slide, kind, score (fine = 1.0, coarse = -1.0)."""
+    lines = ["patient,slide,kind,score"] + [f"pt-{s},{s},{k},{1.0 if k == 'fine' else -1.0}" for s, k in kinds.items()]
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
