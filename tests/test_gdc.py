@@ -111,6 +111,13 @@ def test_md5_mismatch_of_local_slide_without_download_is_quarantined(gdc, tmp_pa
     assert not any(p.startswith("/data/") for _, p, _ in gdc.requests)
 
 
+def test_local_slide_unknown_to_gdc_is_unverified_not_missing(gdc, tmp_path):
+    (tmp_path / "slides").mkdir()
+    (tmp_path / "slides/X.svs").write_bytes(b"mine")
+    report = _fetch(tmp_path, gdc, ["X"], download_missing=True, md5=True)
+    assert report.unverified == ["X"] and report.present == ["X"] and report.missing() == {}
+
+
 def test_no_network_without_download_or_md5(tmp_path):
     (tmp_path / "slides").mkdir()
     (tmp_path / "slides/A.svs").write_bytes(b"x")

@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
 import requests
 
@@ -21,6 +22,14 @@ class DownloadError(Exception):
 
 class NotFound(DownloadError):
     """The server answered 404."""
+
+
+class SizeMismatch(DownloadError):
+    """The server sent a complete response of the wrong size; `head` holds its first bytes."""
+
+    def __init__(self, message: str, head: bytes):
+        super().__init__(message)
+        self.head = head
 
 
 class _Retry(Exception):
@@ -59,7 +68,8 @@ def download(url: str, dest: str | Path, size: int | None = None, session: reque
             last = str(e)
             continue
         except RETRYABLE as e:
-            last = f"{type(e).__name__}: {e}"
+            log.debug(f"{url}: {e}")
+            last = _reason(e, urlparse(url).netloc)
             continue
         if done:
             break
@@ -68,6 +78,15 @@ def download(url: str, dest: str | Path, size: int | None = None, session: reque
         raise DownloadError(f"{dest.name}: download failed after {retries + 1} attempts ({last})")
     os.replace(part, dest)
     return dest
+
+
+def _reason(e: Exception, host: str) -> str:
+    """A short reason for a transient network error."""
+    if isinstance(e, requests.exceptions.ChunkedEncodingError):
+        return "connection broken mid-transfer"
+    if isinstance(e, requests.Timeout):
+        return f"timed out talking to {host}"
+    return f"cannot connect to {host}"
 
 
 def _fetch(url: str, part: Path, offset: int, size: int | None, session: requests.Session,
@@ -93,12 +112,18 @@ def _fetch(url: str, part: Path, offset: int, size: int | None, session: request
             progress(-offset)
             offset = 0
         length = r.headers.get("Content-Length")
-        expected = size if size is not None else (offset + int(length) if length else None)
+        served = offset + int(length) if length else None
+        expected = size if size is not None else served
         with open(part, "ab" if offset else "wb") as f:
             for chunk in r.iter_content(CHUNK):
                 f.write(chunk)
                 progress(len(chunk))
     got = part.stat().st_size
+    if size is not None and got == served != size:    # a whole, different file: retrying will not help
+        with open(part, "rb") as f:
+            head = f.read(256)
+        part.unlink()
+        raise SizeMismatch(f"{url}: the server sent {got} bytes, expected {size}", head)
     if expected is not None and got > expected:
         part.unlink()
         progress(-got)

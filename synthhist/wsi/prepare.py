@@ -11,6 +11,7 @@ from synthhist.config import Experiment
 from synthhist.errors import UserError
 from synthhist.fileio import atomic_open, atomic_write_json
 from synthhist.wsi.gdc import SlideReport, fetch_slides
+from synthhist.wsi.labels import read_annotations
 from synthhist.wsi.project import Project
 from synthhist.wsi.resources import extract_rois, fetch_resource
 
@@ -21,8 +22,6 @@ SHOW_MISSING = 50
 def prepare_project(exp: Experiment, outdir: str | Path | None = None, download: bool = False, md5: bool = False,
                     workers: int | None = None, extract: bool = True) -> Project:
     """Create or continue the project of exp, fetch what it needs, extract tiles; reruns resume."""
-    from synthhist.wsi.labels import read_annotations
-
     project = Project(Path(outdir or exp.name).resolve(), exp).ensure()
     log = setup_logging(project.logs_dir, "prepare.log")
     log.info(f"project {exp.name} ({exp.kind} config {exp.path}) in {project.root}")
@@ -42,24 +41,26 @@ def prepare_project(exp: Experiment, outdir: str | Path | None = None, download:
         n_rois = extract_rois(archive, project.roi_dir)
         log.info(f"{n_rois} ROI files in {project.roi_dir}")
 
-    local = project.find_slides(names)
-    slides = fetch_slides([n for n in names if n not in local or local[n].suffix.lower() == ".svs"],
+    local = project.find_slides(names)      # slides elsewhere than slides/<slide>.svs are the user's own
+    slides = fetch_slides([n for n in names if n not in local or local[n] == project.slides_dir / f"{n}.svs"],
                           project.slides_dir, project.quarantine_dir, project.gdc_manifest, project.md5_cache,
                           download_missing=download, md5=md5, workers=workers or DOWNLOAD_WORKERS)
     local = project.find_slides(names)
     no_roi = sorted(n for n in local if n_rois is not None and not (project.roi_dir / f"{n}.csv").is_file())
 
     tiles = None
-    if extract:
-        tiles = _extract(exp, project, [local[n] for n in sorted(local)], workers)
-    report = _report(exp, project, names, local, slides, n_rois, no_roi, tiles)
-    _summarise(project, report, slides, no_roi)
+    try:
+        if extract:
+            tiles = _extract(exp, project, [local[n] for n in sorted(local)], workers)
+    finally:                                # what is missing is listed at the end, also when extraction fails
+        report = _report(exp, project, names, local, slides, n_rois, no_roi, tiles)
+        _summarise(project, report, slides, no_roi)
     return project
 
 
 def _extract(exp: Experiment, project: Project, paths: list[Path], workers: int | None) -> dict[str, int]:
     """Extract tiles of the given slides into project.tfrecord_dir; returns slide -> tiles kept."""
-    from synthhist.wsi.extract import extract_tiles
+    from synthhist.wsi.extract import extract_tiles          # openslide & co. only when extracting
 
     if not paths:
         raise UserError(f"no slides of {project.annotations.name} in {project.slides_dir} "
