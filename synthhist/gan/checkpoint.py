@@ -44,8 +44,10 @@ class GanNetwork:
 def _build(kind: str, kwargs: dict, state: dict[str, torch.Tensor], source: str) -> torch.nn.Module:
     from synthhist.gan import Discriminator, Generator
 
-    net = (Generator if kind != "D" else Discriminator)(**kwargs)
-    missing, unexpected = [], []
+    try:
+        net = (Generator if kind != "D" else Discriminator)(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{source}: unsupported {kind} configuration ({e})") from None
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

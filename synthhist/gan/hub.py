@@ -43,12 +43,14 @@ def _offline_hint(repo: str) -> str:
 def _list_files(repo: str, revision: str | None) -> list[str]:
     """Files of the repo from the Hub, or from the local cache when offline."""
     from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError
 
     if not constants.HF_HUB_OFFLINE:
         try:
             return HfApi().list_repo_files(repo, revision=revision)
-        except (OSError, LocalEntryNotFoundError) + _network_errors():
+        except HfHubHTTPError:
+            raise  # the Hub answered (not found, gated, ...)
+        except (OSError,) + _network_errors():
             pass  # no connection: look in the cache below
     folder = Path(snapshot_download(repo, revision=revision, local_files_only=True))
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
