@@ -41,13 +41,13 @@ class FakeHub:
                 path = unquote(urlparse(self.path).path)
                 hub.requests.append(f"{self.command} {path}")
                 parts = path.strip("/").split("/")
-                if parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] in ("tree", "revision"):
+                if parts[:2] == ["api", "models"] and (len(parts) == 4 or parts[4:5] in (["tree"], ["revision"])):
                     repo = "/".join(parts[2:4])
                     if repo not in hub.repos:
                         return self._send(404, b'{"error":"Repository not found"}',
                                           {"X-Error-Code": "RepoNotFound", "Content-Type": "application/json"}, head)
                     files = hub.repos[repo]
-                    if parts[4] == "tree":
+                    if parts[4:5] == ["tree"]:
                         body = [{"type": "file", "path": p, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
                                 for p, b in sorted(files.items())]
                     else:
