@@ -163,3 +163,9 @@ def test_hf_references_against_local_fake_hub(tmp_path):
     env.update(HF_HUB_OFFLINE="0", HF_ENDPOINT="http://127.0.0.1:9")
     got = _load_in_subprocess(["hf:lab/uncached", "hf:lab/native"], env)
     assert "hf download lab/uncached" in got["hf:lab/uncached"] and got["hf:lab/native"] == expected["hf:lab/native"]
+
+
+def test_save_accepts_shared_tensors(tmp_path):
+    G = golden_generator("g16_uncond")
+    net = load_network(save_network(tmp_path / "m", G, G_train=G), "cpu", training=True)
+    assert _same_weights(net.G, G) and _same_weights(net.G_train, G)
