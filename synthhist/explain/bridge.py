@@ -53,9 +53,11 @@ class Bridge:
 
     def __call__(self, img: torch.Tensor) -> np.ndarray:
         """[N, 3, R, R] float (-1..1) on any device -> [N, clf_px, clf_px, 3] uint8 numpy."""
-        x = to_uint8(img)  # [N, R, R, 3] uint8
-        x = centre_crop_resize(x, self.gan_px, self.gan_um, self.clf_px, self.clf_um)
-        return x.cpu().numpy()
+        return self.from_uint8(to_uint8(img))
+
+    def from_uint8(self, x: torch.Tensor) -> np.ndarray:
+        """[N, R, R, 3] uint8 tensor (to_uint8 output) -> [N, clf_px, clf_px, 3] uint8 numpy."""
+        return centre_crop_resize(x, self.gan_px, self.gan_um, self.clf_px, self.clf_um).cpu().numpy()
 
 
 @dataclass
@@ -71,10 +73,12 @@ _DONE = object()
 
 
 def predict_stream(items: Iterable[Any], render: Callable[[Any], torch.Tensor], bridge: Bridge, clf,
-                   depth: int = 2, timings: Timings | None = None) -> Iterator[tuple[Any, np.ndarray]]:
-    """For each item, render(item) -> images on a producer thread, bridge them, predict here: yields (item, preds).
+                   depth: int = 2, timings: Timings | None = None, keep_frames: bool = False
+                   ) -> Iterator[tuple[Any, np.ndarray, np.ndarray | None]]:
+    """For each item, render(item) -> images on a producer thread, bridge them, predict here.
 
-    `depth` bounds the number of converted batches waiting for the classifier (memory stays bounded).
+    Yields (item, preds [N, n_out], frames): frames are the full uint8 images [N, R, R, 3] when keep_frames,
+    else None. `depth` bounds the number of converted batches waiting for the classifier (memory stays bounded).
     Errors in the producer are re-raised here; leaving the loop early stops the producer.
     """
     t = timings if timings is not None else Timings()
@@ -99,10 +103,12 @@ def predict_stream(items: Iterable[Any], render: Callable[[Any], torch.Tensor], 
                     if img.is_cuda:
                         torch.cuda.synchronize(img.device)
                     t1 = time.perf_counter()
-                    x = bridge(img)
+                    x8 = to_uint8(img)  # [N, R, R, 3]
+                    x = bridge.from_uint8(x8)
+                    frames = x8.cpu().numpy() if keep_frames else None
                     t.generator += t1 - t0
                     t.bridge += time.perf_counter() - t1
-                    if not put((item, x)):
+                    if not put((item, x, frames)):
                         return
             put(_DONE)
         except BaseException as e:  # handed to the consumer, re-raised there
@@ -118,11 +124,11 @@ def predict_stream(items: Iterable[Any], render: Callable[[Any], torch.Tensor], 
                 break
             if isinstance(got, BaseException):
                 raise got
-            item, x = got
+            item, x, frames = got
             t0 = time.perf_counter()
             preds = np.asarray(clf.predict(x))
             t.classifier += time.perf_counter() - t0
-            yield item, preds
+            yield item, preds, frames
     finally:
         stop.set()
         worker.join()

@@ -88,7 +88,7 @@ def seed_search(G, seeds: list[int], start: int, end: int, bridge: Bridge, clf, 
     chunks = [seeds[i:i + batch] for i in range(0, len(seeds), batch)]
     frames = []
     with tqdm(total=len(seeds), unit="seed", desc="concordance", disable=None) as bar:
-        for chunk, preds in predict_stream(chunks, render, bridge, clf, timings=timings):
+        for chunk, preds, _ in predict_stream(chunks, render, bridge, clf, timings=timings):
             n = len(chunk)
             ps, pe = preds[:n, outcome_idx], preds[n:, outcome_idx]
             df = pd.DataFrame({"seed": chunk, "pred_start": ps, "pred_end": pe,
