@@ -90,7 +90,7 @@ def seed_search(G, seeds: list[int], start: int, end: int, bridge: Bridge, clf, 
     with tqdm(total=len(seeds), unit="seed", desc="concordance", disable=None) as bar:
         for chunk, preds, _ in predict_stream(chunks, render, bridge, clf, timings=timings):
             n = len(chunk)
-            ps, pe = preds[:n, outcome_idx], preds[n:, outcome_idx]
+            ps, pe = preds[:n, outcome_idx].astype(np.float64), preds[n:, outcome_idx].astype(np.float64)
             df = pd.DataFrame({"seed": chunk, "pred_start": ps, "pred_end": pe,
                                "concordance": concordance(ps, pe, thresholds)})
             if on_batch is not None:
