@@ -101,3 +101,33 @@ def test_layer_names_and_presets():
                      ("fine", "is empty")):
         with pytest.raises(UserError, match=msg):
             parse_layers(bad, 16 if bad != "fine" else 8)
+
+
+@pytest.mark.parametrize("name", ["g32_cond2", "g64_cond3_map8"])
+def test_class_blend_matches_reference_golden(name):
+    """Reference: label embedding (1-t)*embed(onehot(0)) + t*embed(onehot(1)) replacing embed(c), psi 1."""
+    from gan_fixtures import golden, golden_generator
+
+    arrays, _ = golden(name)
+    G = golden_generator(name)
+    z = torch.from_numpy(arrays["in/z"])
+    with torch.no_grad():
+        for i, t in enumerate(arrays["in/blend_t"].tolist()):
+            ws = class_blend_ws(G, z, 0, 1, t)
+            assert torch.allclose(ws, torch.from_numpy(arrays["out/blend_ws"][i]), atol=1e-4)
+            img = G.synthesis(ws, noise_mode="const")
+            assert torch.allclose(img, torch.from_numpy(arrays["out/blend_img"][i]), atol=1e-4)
+
+
+def test_golden_endpoints_and_layer_blend_exact():
+    from gan_fixtures import golden_generator
+
+    G = golden_generator("g64_cond3_map8")
+    z = z_from_seeds([0, 1], G.z_dim)
+    with torch.no_grad():
+        for t, k in ((0.0, 0), (1.0, 2)):
+            assert torch.equal(G.synthesis(class_blend_ws(G, z, 0, 2, t)), G(z, onehot(k, 3, 2)))
+        assert torch.equal(G.synthesis(layer_blend_ws(G, z, 1, 2, [], 0.5)), G(z, onehot(1, 3, 2)))
+        assert torch.equal(G.synthesis(layer_blend_ws(G, z, 1, 2, parse_layers("all", G.num_ws), 1.0)),
+                           G(z, onehot(2, 3, 2)))
+    assert len(layer_names(G.num_ws)) == G.num_ws == 10
