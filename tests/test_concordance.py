@@ -144,3 +144,74 @@ def test_resume(G, tmp_path):
     clf.seen.clear()
     resumable_seed_search(out, {"a": 1}, [0, 1, 2, 3, 4, 5], **kw)
     assert sum(s[0] for s in clf.seen) == 12
+
+
+# ----------------------------------------------------------------------------------- concordance.py script
+
+SEEDS = list(range(8))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Golden 32 px GAN (400 um tiles) + calibrated 16 px / 302 um Keras classifiers (categorical, linear)."""
+    from explain_fixtures import write_colour_classifier
+    from gan_fixtures import golden_generator, write_native
+
+    from synthhist.gan import save_network
+
+    d = tmp_path_factory.mktemp("models")
+    G = golden_generator("g32_cond2")
+    return {"net": write_native("g32_cond2", d / "net", tile_um=400.0),
+            "bare": save_network(d / "bare", G),  # no tile metadata
+            "uncond": write_native("g16_uncond", d / "uncond"),
+            "clf": write_colour_classifier(d / "clf", G, 32, 400.0, 16, 302.0, SEEDS),
+            "linear": write_colour_classifier(d / "lin", G, 32, 400.0, 16, 302.0, SEEDS, "linear"), "G": G}
+
+
+@pytest.mark.slow
+def test_concordance_script(script, models, tmp_path):
+    from synthhist.classifier import load_classifier
+
+    out = tmp_path / "res" / "c.csv"
+    proc = script("concordance.py", "--network", models["net"], "--classifier", models["clf"], "--out", out,
+                  "--seeds", "0-7", "--batch", 3, "--device", "cpu")
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["seed", "pred_start", "pred_end", "concordance"] and df["seed"].tolist() == SEEDS
+    assert df["concordance"].tolist() == concordance(df["pred_start"], df["pred_end"], TH).tolist()
+    assert set(df["concordance"]) == {"strong", "weak", "none"}
+    # same numbers as the GAN -> crop/resize -> classifier path done here by hand
+    clf = load_classifier(models["clf"])
+    bridge = Bridge(32, 400.0, 16, 302.0)
+    z = z_from_seeds(SEEDS, 32)
+    with torch.no_grad():
+        for col, k in (("pred_start", 0), ("pred_end", 1)):
+            want = clf.predict(bridge(models["G"](z, onehot(k, 2, 8))))[:, 1]
+            assert np.allclose(df[col], want, atol=1e-3)
+    n = (df["concordance"] == "strong").sum()
+    assert f"strong: {100 * n / 8:.1f}% ({n}/8 seeds)" in proc.stdout
+    assert "outcome_idx 1; thresholds low 0.25, mid 0.5, high 0.75" in proc.stderr
+
+
+@pytest.mark.slow
+def test_concordance_script_linear_defaults(script, models, tmp_path):
+    proc = script("concordance.py", "--network", models["net"], "--classifier", models["linear"],
+                  "--out", tmp_path / "c.csv", "--seeds", "0-7", "--batch", 8)
+    assert "outcome_idx 0; thresholds low -0.5, mid 0, high 0.5" in proc.stderr
+    df = pd.read_csv(tmp_path / "c.csv")
+    assert df["concordance"].tolist() == concordance(df["pred_start"], df["pred_end"], (-0.5, 0, 0.5)).tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("net, args, msg", [
+    ("bare", (), "pass --gan-um"),
+    ("net", ("--gan-um", 200), "larger than the GAN's"),
+    ("net", ("--start", 2), "class 2 is out of range"),
+    ("net", ("--seeds", "0,4294967296"), "seed 4294967296 is out of range"),
+    ("net", ("--outcome_idx", 2), "--outcome_idx 2 is out of range"),
+    ("uncond", (), "unconditional"),
+])
+def test_concordance_bad_input(script, models, tmp_path, net, args, msg):
+    proc = script("concordance.py", "--network", models[net], "--classifier", models["clf"], "--out",
+                  tmp_path / "c.csv", "--seeds", "0", *args, check=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith("Error:") and msg in last and "Traceback" not in proc.stderr
