@@ -64,3 +64,18 @@ def write_colour_classifier(dest: Path, G, gan_px: int, gan_um: float, tile_px: 
     if model_type == "linear":
         k = 2 * math.atanh(0.7) / delta  # that seed: -0.7 / +0.7
     return write_classifier(dest, tile_px, tile_um, a=sign * k, b=sign * u0, model_type=model_type)
+
+
+def build_models(d: Path, seeds: list[int]) -> dict:
+    """Golden 32 px GAN (400 um tiles; also without metadata, and an unconditional one) + calibrated
+    16 px / 302 um Keras classifiers (categorical 'clf', linear 'linear'); 'G' is the generator itself."""
+    from gan_fixtures import golden_generator, write_native
+
+    from synthhist.gan import save_network
+
+    G = golden_generator("g32_cond2")
+    return {"net": write_native("g32_cond2", d / "net", tile_um=400.0),
+            "bare": save_network(d / "bare", G),  # no tile metadata
+            "uncond": write_native("g16_uncond", d / "uncond"),
+            "clf": write_colour_classifier(d / "clf", G, 32, 400.0, 16, 302.0, seeds),
+            "linear": write_colour_classifier(d / "lin", G, 32, 400.0, 16, 302.0, seeds, "linear"), "G": G}

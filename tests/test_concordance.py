@@ -153,19 +153,9 @@ SEEDS = list(range(8))
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """Golden 32 px GAN (400 um tiles) + calibrated 16 px / 302 um Keras classifiers (categorical, linear)."""
-    from explain_fixtures import write_colour_classifier
-    from gan_fixtures import golden_generator, write_native
+    from explain_fixtures import build_models
 
-    from synthhist.gan import save_network
-
-    d = tmp_path_factory.mktemp("models")
-    G = golden_generator("g32_cond2")
-    return {"net": write_native("g32_cond2", d / "net", tile_um=400.0),
-            "bare": save_network(d / "bare", G),  # no tile metadata
-            "uncond": write_native("g16_uncond", d / "uncond"),
-            "clf": write_colour_classifier(d / "clf", G, 32, 400.0, 16, 302.0, SEEDS),
-            "linear": write_colour_classifier(d / "lin", G, 32, 400.0, 16, 302.0, SEEDS, "linear"), "G": G}
+    return build_models(tmp_path_factory.mktemp("models"), SEEDS)
 
 
 @pytest.mark.slow

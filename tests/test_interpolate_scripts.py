@@ -2,6 +2,7 @@
 
 import imageio.v2 as imageio
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from gan_fixtures import golden_generator, write_native
@@ -61,3 +62,51 @@ def test_bad_input(script, nets, tmp_path, args, msg):
     assert proc.returncode == 1 and msg in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("Error:") and msg in last and "Traceback" not in proc.stderr, proc.stderr
+
+
+# ------------------------------------------------------------------- with a classifier (small Keras model)
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from explain_fixtures import build_models
+
+    return build_models(tmp_path_factory.mktemp("models"), list(range(8)))
+
+
+@pytest.mark.slow
+def test_interpolate_with_classifier(script, models, tmp_path):
+    proc = script("interpolate.py", "--network", models["net"], "--classifier", models["clf"], "--seeds", "1",
+                  "--steps", 4, "--merge", "--outdir", tmp_path)
+    curve = pd.read_csv(tmp_path / "seed0001.csv")
+    assert list(curve.columns) == ["step", "t", "pred_a", "pred_b"] and len(curve) == 4
+    assert curve["pred_b"].iloc[0] == pytest.approx(0.1, abs=2e-3)  # seed 1 is calibrated to 0.1 -> 0.9
+    assert curve["pred_b"].iloc[-1] == pytest.approx(0.9, abs=2e-3)
+    assert proc.stdout.count("seed 1 step") == 4 and (tmp_path / "seed0001.png").exists()
+
+
+@pytest.mark.slow
+def test_interpolation_probability(script, models, tmp_path):
+    proc = script("interpolation_probability.py", "--network", models["net"], "--classifier", models["clf"],
+                  "--seeds", "0-7", "--steps", 5, "--outdir", tmp_path, "--batch", 4)
+    search = pd.read_csv(tmp_path / "concordance.csv")
+    keep = sorted(search.loc[search["concordance"] != "none", "seed"])
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert sorted(curves["seed"].unique()) == keep and len(keep) >= 2
+    assert curves.groupby("seed").size().tolist() == [5] * len(keep)
+    assert (curves.groupby("seed")["pred_norm"].agg(["min", "max"]).values == [0.0, 1.0]).all()
+    png = tmp_path / "interpolation_probability.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Image.open(png).size == (600, 400)
+    assert f"{len(keep)} concordant seeds" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, msg", [
+    (("--thresh_low", 0.0, "--thresh_mid", 0.99, "--thresh_high", 0.999), "no strong or weak seed among the 8 seeds"),
+    (("--steps", 1), "--steps must be at least 2"),
+    (("--end", 5), "class 5 is out of range"),
+])
+def test_interpolation_probability_bad_input(script, models, tmp_path, args, msg):
+    proc = script("interpolation_probability.py", "--network", models["net"], "--classifier", models["clf"],
+                  "--seeds", "0-7", "--outdir", tmp_path, *args, check=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith("Error:") and msg in last and "Traceback" not in proc.stderr
