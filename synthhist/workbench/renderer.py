@@ -1,0 +1,193 @@
+"""What the workbench shows: generator images, the classifier's input and predictions, blend curves.
+
+All methods run in the single render thread (synthhist.workbench.worker), never concurrently.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from synthhist.device import resolve_device
+from synthhist.errors import UserError
+from synthhist.gan.blend import class_blend_ws, layer_blend_ws
+from synthhist.gan.latent import onehot, z_from_seeds
+from synthhist.images import centre_crop_resize, to_uint8
+from synthhist.workbench.params import CurveParams, ImageParams
+
+CURVE_BATCH = 4  # images synthesised at once for the blend curve
+
+
+def layer_groups(num_ws: int, resolution: int) -> list[dict]:
+    """For each ws index: the block resolution it styles and its group (coarse <= 8 px, middle <= 32 px, fine)."""
+    out = []
+    for i in range(num_ws):
+        res = min(2 ** ((i + 1) // 2 + 2), resolution)  # index 0: 4x4 conv; 2k-5..2k-3: block 2^k (spec 4.3)
+        group = "coarse" if res <= 8 else "middle" if res <= 32 else "fine"
+        out.append({"index": i, "res": res, "group": group})
+    return out
+
+
+def png_data_url(img: np.ndarray) -> str:
+    """HWC uint8 RGB -> 'data:image/png;base64,...' (fast compression)."""
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class Renderer:
+    """The loaded GAN and classifier and the images and predictions made with them."""
+
+    def __init__(self, device: str | None = None):
+        self.device = resolve_device(device)
+        self.net = None
+        self.clf = None
+
+    def load(self, network: str | None = None, classifier: str | None = None) -> dict:
+        """Load a network and/or a classifier (references as load_network/load_classifier take); returns info()."""
+        if network is not None:
+            from synthhist.gan import load_network
+
+            self.net = load_network(network, device=self.device)
+        if classifier is not None:
+            from synthhist.classifier import load_classifier
+
+            self.clf = load_classifier(classifier)
+        return self.info()
+
+    def info(self) -> dict:
+        """What the page shows about the loaded network and classifier."""
+        out: dict = {"device": str(self.device), "network": None, "classifier": None, "bridge": None}
+        if self.net is not None:
+            G = self.net.G
+            names = self.net.class_names or [f"class {k}" for k in range(self.net.c_dim)]
+            out["network"] = {
+                "source": str(self.net.source), "resolution": G.img_resolution, "c_dim": self.net.c_dim,
+                "class_names": list(names), "tile_px": self.net.tile_px, "tile_um": self.net.tile_um,
+                "z_dim": G.z_dim, "w_dim": G.w_dim, "num_ws": G.num_ws,
+                "layers": layer_groups(G.num_ws, G.img_resolution)}
+        if self.clf is not None:
+            out["classifier"] = {
+                "source": str(getattr(self.clf, "source", "")), "tile_px": self.clf.tile_px,
+                "tile_um": self.clf.tile_um, "model_type": self.clf.model_type,
+                "outcome_labels": [str(x) for x in self.clf.outcome_labels]}
+        if self.net is not None and self.clf is not None:
+            out["bridge"] = self._bridge_text()
+        return out
+
+    def _bridge_text(self) -> str:
+        """One line saying how GAN images become classifier inputs."""
+        R, gan_um, clf = self.net.G.img_resolution, self.net.tile_um, self.clf
+        if not (gan_um and clf.tile_um):
+            return f"GAN tile size in microns unknown: the whole {R} px image is resized to {clf.tile_px} px"
+        from synthhist.images import crop_width
+
+        try:
+            cw = crop_width(R, gan_um, clf.tile_um)
+        except UserError as e:
+            return f"cannot feed the classifier: {e}"
+        return (f"centre crop {gan_um:g} um -> {clf.tile_um:g} um ({cw} of {R} px), "
+                f"bicubic resize to {clf.tile_px} px")
+
+    def _need_net(self):
+        if self.net is None:
+            raise UserError("no network loaded: choose one under 'Network'")
+        return self.net.G
+
+    def _check_class(self, k: int | None, what: str) -> None:
+        c_dim = self.net.c_dim
+        if c_dim == 0:
+            if k is not None:
+                raise UserError(f"{what} was given but the network is unconditional")
+        elif k is None:
+            raise UserError(f"the network is conditional: choose {what} (0 to {c_dim - 1})")
+        elif k >= c_dim:
+            raise UserError(f"{what} {k} is out of range: the network has {c_dim} classes (0 to {c_dim - 1})")
+
+    def ws(self, p: ImageParams) -> torch.Tensor:
+        """The w latents [1, num_ws, w_dim] for p (plain class, class blending, or layer blending)."""
+        G = self._need_net()
+        self._check_class(p.cls, "class A")
+        z = z_from_seeds([p.seed], G.z_dim, self.device)
+        if p.mode == "class":
+            return G.mapping(z, onehot(p.cls, self.net.c_dim, 1, self.device), truncation_psi=p.psi)
+        if self.net.c_dim == 0:
+            raise UserError("blending needs a class-conditional network")
+        self._check_class(p.end, "class B")
+        if p.mode == "blend":
+            return class_blend_ws(G, z, p.cls, p.end, p.t, p.psi, None)
+        layers = p.layer_list()
+        if layers and layers[-1] >= G.num_ws:
+            raise UserError(f"layer {layers[-1]} is out of range: the network has {G.num_ws} ws (0 to {G.num_ws - 1})")
+        return layer_blend_ws(G, z, p.cls, p.end, layers, p.f, p.psi, None)
+
+    def _synthesize(self, ws: torch.Tensor, noise: str) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] -> uint8 [N, H, W, 3]; 'random' noise is seeded (0) so renders repeat."""
+        if noise == "random":
+            torch.manual_seed(0)
+        return to_uint8(self.net.G.synthesis(ws, noise_mode=noise))
+
+    def classifier_input(self, img: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC GAN images -> uint8 NHWC classifier tiles (centre crop to its microns, resize to its px)."""
+        R, gan_um, clf = self.net.G.img_resolution, self.net.tile_um, self.clf
+        if gan_um and clf.tile_um:
+            return centre_crop_resize(img, R, gan_um, clf.tile_px, clf.tile_um)
+        return centre_crop_resize(img, R, 1.0, clf.tile_px, 1.0)  # microns unknown: resize only
+
+    def _predict(self, img: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """uint8 NHWC GAN images -> (classifier tiles, predictions [N, n_out])."""
+        x = self.classifier_input(img)
+        return x, np.asarray(self.clf.predict(x.cpu().numpy()), dtype=np.float64).reshape(len(x), -1)
+
+    @torch.inference_mode()
+    def render(self, p: ImageParams) -> dict:
+        """Image (PNG data URL), classifier input and prediction for p, with the time taken."""
+        t0 = time.perf_counter()
+        img = self._synthesize(self.ws(p), p.noise)
+        out = {"params": p.model_dump(), "image": png_data_url(img[0].cpu().numpy()),
+               "clf_image": None, "prediction": None, "error": None}
+        if self.clf is not None:
+            try:
+                x, pred = self._predict(img)
+            except UserError as e:  # the image still shows; the page prints why there is no prediction
+                out["error"] = str(e)
+            else:
+                out["clf_image"] = png_data_url(x[0].cpu().numpy())
+                out["prediction"] = self._prediction(pred[0])
+        out["ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        return out
+
+    def _prediction(self, values: np.ndarray) -> dict:
+        labels = [str(x) for x in self.clf.outcome_labels]
+        if len(labels) != len(values):
+            labels = [f"output {k}" for k in range(len(values))]
+        pred = {"labels": labels, "values": [float(v) for v in values], "type": self.clf.model_type}
+        pred["top"] = labels[int(np.argmax(values))] if self.clf.model_type == "categorical" else None
+        return pred
+
+    @torch.inference_mode()
+    def curve(self, p: CurveParams) -> dict:
+        """Classifier predictions at `steps` class-blend positions t = 0..1 (batched) for one seed."""
+        G = self._need_net()
+        if self.clf is None:
+            raise UserError("no classifier loaded: choose one under 'Classifier'")
+        if self.net.c_dim == 0:
+            raise UserError("blending needs a class-conditional network")
+        self._check_class(p.cls, "class A")
+        self._check_class(p.end, "class B")
+        t0 = time.perf_counter()
+        z = z_from_seeds([p.seed], G.z_dim, self.device)
+        ts = np.linspace(0.0, 1.0, p.steps)
+        preds = []
+        for i in range(0, len(ts), CURVE_BATCH):
+            ws = torch.cat([class_blend_ws(G, z, p.cls, p.end, float(t), p.psi, None) for t in ts[i:i + CURVE_BATCH]])
+            preds.append(self._predict(self._synthesize(ws, p.noise))[1])
+        values = np.concatenate(preds)  # [steps, n_out]
+        labels = self._prediction(values[0])["labels"]
+        return {"params": p.model_dump(), "t": ts.tolist(), "labels": labels, "values": values.T.tolist(),
+                "type": self.clf.model_type, "ms": round((time.perf_counter() - t0) * 1000, 1)}
