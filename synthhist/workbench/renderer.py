@@ -15,22 +15,20 @@ from PIL import Image
 
 from synthhist.device import resolve_device
 from synthhist.errors import UserError
-from synthhist.gan.blend import class_blend_ws, layer_blend_ws
+from synthhist.explain.bridge import Bridge, predict_stream
+from synthhist.gan.blend import PRESETS, blend_steps, class_blend_ws, layer_blend_ws, layer_names, layer_resolution, preset_layers
 from synthhist.gan.latent import onehot, z_from_seeds
-from synthhist.images import centre_crop_resize, to_uint8
+from synthhist.images import crop_width, to_uint8
 from synthhist.workbench.params import CurveParams, ImageParams
 
 CURVE_BATCH = 4  # images synthesised at once for the blend curve
 
 
-def layer_groups(num_ws: int, resolution: int) -> list[dict]:
-    """For each ws index: the block resolution it styles and its group (coarse <= 8 px, middle <= 32 px, fine)."""
-    out = []
-    for i in range(num_ws):
-        res = min(2 ** ((i + 1) // 2 + 2), resolution)  # index 0: 4x4 conv; 2k-5..2k-3: block 2^k (spec 4.3)
-        group = "coarse" if res <= 8 else "middle" if res <= 32 else "fine"
-        out.append({"index": i, "res": res, "group": group})
-    return out
+def layer_groups(num_ws: int) -> list[dict]:
+    """For each ws index: the resolution it styles, its group (coarse/middle/fine) and its layer name."""
+    group = {i: g for g in PRESETS for i in preset_layers(g, num_ws)}
+    return [{"index": i, "res": layer_resolution(i, num_ws), "group": group[i], "name": name}
+            for i, name in enumerate(layer_names(num_ws))]
 
 
 def png_data_url(img: np.ndarray) -> str:
@@ -70,7 +68,7 @@ class Renderer:
                 "source": str(self.net.source), "resolution": G.img_resolution, "c_dim": self.net.c_dim,
                 "class_names": list(names), "tile_px": self.net.tile_px, "tile_um": self.net.tile_um,
                 "z_dim": G.z_dim, "w_dim": G.w_dim, "num_ws": G.num_ws,
-                "layers": layer_groups(G.num_ws, G.img_resolution)}
+                "layers": layer_groups(G.num_ws)}
         if self.clf is not None:
             out["classifier"] = {
                 "source": str(getattr(self.clf, "source", "")), "tile_px": self.clf.tile_px,
@@ -82,17 +80,24 @@ class Renderer:
 
     def _bridge_text(self) -> str:
         """One line saying how GAN images become classifier inputs."""
-        R, gan_um, clf = self.net.G.img_resolution, self.net.tile_um, self.clf
-        if not (gan_um and clf.tile_um):
-            return f"GAN tile size in microns unknown: the whole {R} px image is resized to {clf.tile_px} px"
-        from synthhist.images import crop_width
-
+        R, clf = self.net.G.img_resolution, self.clf
         try:
-            cw = crop_width(R, gan_um, clf.tile_um)
+            bridge = self.bridge()
         except UserError as e:
             return f"cannot feed the classifier: {e}"
-        return (f"centre crop {gan_um:g} um -> {clf.tile_um:g} um ({cw} of {R} px), "
+        if not self.net.tile_um:
+            return f"GAN tile size in microns unknown: the whole {R} px image is resized to {clf.tile_px} px"
+        cw = crop_width(R, bridge.gan_um, bridge.clf_um)
+        return (f"centre crop {bridge.gan_um:g} um -> {bridge.clf_um:g} um ({cw} of {R} px), "
                 f"bicubic resize to {clf.tile_px} px")
+
+    def bridge(self) -> Bridge:
+        """GAN image -> classifier input (crop to the classifier's microns, resize to its px).
+
+        When the GAN's microns are unknown the whole image is taken to cover the classifier's tile (resize only).
+        """
+        gan_um = self.net.tile_um or self.clf.tile_um or 1.0
+        return Bridge(self.net.G.img_resolution, float(gan_um), int(self.clf.tile_px), float(self.clf.tile_um or gan_um))
 
     def _need_net(self):
         if self.net is None:
@@ -121,58 +126,44 @@ class Renderer:
         self._check_class(p.end, "class B")
         if p.mode == "blend":
             return class_blend_ws(G, z, p.cls, p.end, p.t, p.psi, None)
-        layers = p.layer_list()
-        if layers and layers[-1] >= G.num_ws:
-            raise UserError(f"layer {layers[-1]} is out of range: the network has {G.num_ws} ws (0 to {G.num_ws - 1})")
-        return layer_blend_ws(G, z, p.cls, p.end, layers, p.f, p.psi, None)
+        return layer_blend_ws(G, z, p.cls, p.end, p.layer_list(), p.f, p.psi, None)
 
     def _synthesize(self, ws: torch.Tensor, noise: str) -> torch.Tensor:
-        """ws [N, num_ws, w_dim] -> uint8 [N, H, W, 3]; 'random' noise is seeded (0) so renders repeat."""
+        """ws [N, num_ws, w_dim] -> images [N, 3, R, R] float; 'random' noise is seeded (0) so renders repeat."""
         if noise == "random":
             torch.manual_seed(0)
-        return to_uint8(self.net.G.synthesis(ws, noise_mode=noise))
-
-    def classifier_input(self, img: torch.Tensor) -> torch.Tensor:
-        """uint8 NHWC GAN images -> uint8 NHWC classifier tiles (centre crop to its microns, resize to its px)."""
-        R, gan_um, clf = self.net.G.img_resolution, self.net.tile_um, self.clf
-        if gan_um and clf.tile_um:
-            return centre_crop_resize(img, R, gan_um, clf.tile_px, clf.tile_um)
-        return centre_crop_resize(img, R, 1.0, clf.tile_px, 1.0)  # microns unknown: resize only
-
-    def _predict(self, img: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-        """uint8 NHWC GAN images -> (classifier tiles, predictions [N, n_out])."""
-        x = self.classifier_input(img)
-        return x, np.asarray(self.clf.predict(x.cpu().numpy()), dtype=np.float64).reshape(len(x), -1)
+        return self.net.G.synthesis(ws, noise_mode=noise)
 
     @torch.inference_mode()
     def render(self, p: ImageParams) -> dict:
         """Image (PNG data URL), classifier input and prediction for p, with the time taken."""
         t0 = time.perf_counter()
         img = self._synthesize(self.ws(p), p.noise)
-        out = {"params": p.model_dump(), "image": png_data_url(img[0].cpu().numpy()),
+        out = {"params": p.model_dump(), "image": png_data_url(to_uint8(img)[0].cpu().numpy()),
                "clf_image": None, "prediction": None, "error": None}
         if self.clf is not None:
             try:
-                x, pred = self._predict(img)
+                x = self.bridge()(img)  # [1, px, px, 3] uint8
             except UserError as e:  # the image still shows; the page prints why there is no prediction
                 out["error"] = str(e)
             else:
-                out["clf_image"] = png_data_url(x[0].cpu().numpy())
-                out["prediction"] = self._prediction(pred[0])
+                out["clf_image"] = png_data_url(x[0])
+                out["prediction"] = self._prediction(np.asarray(self.clf.predict(x))[0])
         out["ms"] = round((time.perf_counter() - t0) * 1000, 1)
         return out
 
     def _prediction(self, values: np.ndarray) -> dict:
+        """Labelled prediction of one image (outputs [n_out]) as the page shows it."""
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
         labels = [str(x) for x in self.clf.outcome_labels]
         if len(labels) != len(values):
             labels = [f"output {k}" for k in range(len(values))]
-        pred = {"labels": labels, "values": [float(v) for v in values], "type": self.clf.model_type}
-        pred["top"] = labels[int(np.argmax(values))] if self.clf.model_type == "categorical" else None
-        return pred
+        top = labels[int(np.argmax(values))] if self.clf.model_type == "categorical" else None
+        return {"labels": labels, "values": values.tolist(), "type": self.clf.model_type, "top": top}
 
     @torch.inference_mode()
     def curve(self, p: CurveParams) -> dict:
-        """Classifier predictions at `steps` class-blend positions t = 0..1 (batched) for one seed."""
+        """Classifier predictions at `steps` class-blend positions t = 0..1 for one seed (batched, pipelined)."""
         G = self._need_net()
         if self.clf is None:
             raise UserError("no classifier loaded: choose one under 'Classifier'")
@@ -182,12 +173,14 @@ class Renderer:
         self._check_class(p.end, "class B")
         t0 = time.perf_counter()
         z = z_from_seeds([p.seed], G.z_dim, self.device)
-        ts = np.linspace(0.0, 1.0, p.steps)
-        preds = []
-        for i in range(0, len(ts), CURVE_BATCH):
-            ws = torch.cat([class_blend_ws(G, z, p.cls, p.end, float(t), p.psi, None) for t in ts[i:i + CURVE_BATCH]])
-            preds.append(self._predict(self._synthesize(ws, p.noise))[1])
-        values = np.concatenate(preds)  # [steps, n_out]
+        ts = blend_steps(p.steps)
+        chunks = [ts[i:i + CURVE_BATCH] for i in range(0, len(ts), CURVE_BATCH)]
+
+        def images(t: torch.Tensor) -> torch.Tensor:
+            ws = class_blend_ws(G, z.expand(len(t), -1), p.cls, p.end, t.to(self.device), p.psi, None)
+            return self._synthesize(ws, p.noise)
+
+        values = np.concatenate([pred for _, pred in predict_stream(chunks, images, self.bridge(), self.clf)])
         labels = self._prediction(values[0])["labels"]
         return {"params": p.model_dump(), "t": ts.tolist(), "labels": labels, "values": values.T.tolist(),
                 "type": self.clf.model_type, "ms": round((time.perf_counter() - t0) * 1000, 1)}
