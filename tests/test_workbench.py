@@ -60,7 +60,7 @@ def test_info(client):
     net = info["network"]
     assert net["resolution"] == 32 and net["c_dim"] == 2 and net["class_names"] == ["class 0", "class 1"]
     assert net["num_ws"] == 8 and [l["group"] for l in net["layers"]].count("coarse") == 3
-    assert info["classifier"]["tile_px"] == 16 and "crop 200 um -> 100 um (16 of 32 px)" in info["bridge"]
+    assert info["classifier"]["tile_px"] == 16 and "crop 200 µm -> 100 µm (16 of 32 px)" in info["bridge"]
 
 
 def test_render_modes_and_blending_identities(client):

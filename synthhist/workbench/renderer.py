@@ -86,9 +86,9 @@ class Renderer:
         except UserError as e:
             return f"cannot feed the classifier: {e}"
         if not self.net.tile_um:
-            return f"GAN tile size in microns unknown: the whole {R} px image is resized to {clf.tile_px} px"
+            return f"GAN tile size in µm unknown: the whole {R} px image is resized to {clf.tile_px} px"
         cw = crop_width(R, bridge.gan_um, bridge.clf_um)
-        return (f"centre crop {bridge.gan_um:g} um -> {bridge.clf_um:g} um ({cw} of {R} px), "
+        return (f"centre crop {bridge.gan_um:g} µm -> {bridge.clf_um:g} µm ({cw} of {R} px), "
                 f"bicubic resize to {clf.tile_px} px")
 
     def bridge(self) -> Bridge:

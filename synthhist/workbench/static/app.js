@@ -214,6 +214,11 @@ function drawCurve() {
 
 function fillSelect(sel, items, current) {
   sel.textContent = "";
+  if (!items.length) {
+    const o = document.createElement("option");
+    o.value = ""; o.textContent = "(none found under the data folders)";
+    sel.appendChild(o);
+  }
   for (const it of items) {
     const o = document.createElement("option");
     o.value = it; o.textContent = it;
@@ -282,13 +287,13 @@ function buildLayerBoxes(net) {
   if (!net) return;
   for (const l of net.layers) {
     const lab = document.createElement("label");
-    lab.title = `ws ${l.index}: ${l.res} px (${l.group})`;
+    lab.title = `${l.name}, ${l.group}`;
     const cb = document.createElement("input");
     cb.type = "checkbox"; cb.value = String(l.index); cb.checked = true; cb.dataset.group = l.group;
     cb.addEventListener("change", () => changed(false));
-    lab.append(cb, ` ${l.index}`);
+    lab.append(cb, ` w${l.index}`);
     const small = document.createElement("small");
-    small.textContent = ` ${l.res}`;
+    small.textContent = ` ${l.res}px`;
     lab.appendChild(small);
     box.appendChild(lab);
   }
