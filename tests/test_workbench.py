@@ -219,6 +219,33 @@ def test_worker_latest_request_wins():
     w.close()
 
 
+def test_worker_steps_long_jobs_between_renders():
+    """A stepped (generator) job lets renders run between its steps; a newer one in its lane replaces it."""
+    w = LatestWinsWorker(("render", "curve"))
+    log: list[str] = []
+    gate = threading.Event()
+
+    def stepped(name, n):
+        def job():
+            for i in range(n):
+                log.append(f"{name}{i}")
+                gate.wait()
+                yield
+            return name
+        return job
+
+    old_curve = w.submit("curve", stepped("old", 100))
+    time.sleep(0.05)
+    render = w.submit("render", lambda: log.append("render") or "image")
+    new_curve = w.submit("curve", stepped("new", 3))
+    gate.set()
+    assert render.result(timeout=5) == "image" and new_curve.result(timeout=5) == "new"
+    with pytest.raises(Superseded):
+        old_curve.result(timeout=5)
+    assert log == ["old0", "render", "new0", "new1", "new2"]
+    w.close()
+
+
 def test_http_requests_supersede_while_rendering(tmp_path):
     renderer = toy_renderer()
     render = renderer.render
@@ -243,3 +270,31 @@ def test_http_requests_supersede_while_rendering(tmp_path):
     assert out[0]["params"]["seed"] == 0 and out[-1]["params"]["seed"] == 4
     assert all(o.get("superseded") for o in out[1:-1])
     app.state.worker.close()
+
+
+def test_golden_network_loaded_from_the_page(tmp_path):
+    """A golden network picked from the data folder renders the reference images (plain and class blend)."""
+    from gan_fixtures import golden, write_native
+
+    from synthhist.images import to_uint8
+
+    write_native("g32_cond2", tmp_path / "g32", tile_px=32, tile_um=64.0)
+    app = create_app(WorkbenchConfig(data_dirs=[tmp_path]), renderer=Renderer("cpu"))
+    arrays, _ = golden("g32_cond2")
+    with TestClient(app) as c:
+        found = c.get("/api/files").json()
+        assert found["networks"] == [str(tmp_path / "g32")]
+        info = c.post("/api/load", json={"network": "g32"}).json()
+        net = info["network"]
+        assert (net["resolution"], net["c_dim"], net["class_names"], net["tile_px"], net["tile_um"]) == \
+            (32, 2, ["classA", "classB"], 32, 64.0)
+        expected = to_uint8(torch.from_numpy(arrays["out/img_psi1.0_cutNone_noiseconst"])).numpy()
+        for i, seed in enumerate(arrays["in/seeds"]):
+            cls = int(arrays["in/c"][i].argmax())
+            img = decode(c.get("/api/render", params={"seed": int(seed), "cls": cls}).json()["image"])
+            assert np.abs(img.astype(int) - expected[i]).max() <= 1
+        blend = to_uint8(torch.from_numpy(arrays["out/blend_img"].reshape(-1, 3, 32, 32))).numpy().reshape(4, 4, 32, 32, 3)
+        for k, t in enumerate(arrays["in/blend_t"]):
+            r = c.get("/api/render", params={"seed": int(arrays["in/seeds"][1]), "mode": "blend", "cls": 0, "end": 1,
+                                             "t": float(t)}).json()
+            assert np.abs(decode(r["image"]).astype(int) - blend[k, 1]).max() <= 1

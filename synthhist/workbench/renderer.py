@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -15,13 +16,13 @@ from PIL import Image
 
 from synthhist.device import resolve_device
 from synthhist.errors import UserError
-from synthhist.explain.bridge import Bridge, predict_stream
+from synthhist.explain.bridge import Bridge
 from synthhist.gan.blend import PRESETS, blend_steps, class_blend_ws, layer_blend_ws, layer_names, layer_resolution, preset_layers
 from synthhist.gan.latent import onehot, z_from_seeds
 from synthhist.images import crop_width, to_uint8
 from synthhist.workbench.params import CurveParams, ImageParams
 
-CURVE_BATCH = 4  # images synthesised at once for the blend curve
+CURVE_BATCH = 8  # images synthesised at once for the blend curve on CUDA
 
 
 def layer_groups(num_ws: int) -> list[dict]:
@@ -161,9 +162,12 @@ class Renderer:
         top = labels[int(np.argmax(values))] if self.clf.model_type == "categorical" else None
         return {"labels": labels, "values": values.tolist(), "type": self.clf.model_type, "top": top}
 
-    @torch.inference_mode()
-    def curve(self, p: CurveParams) -> dict:
-        """Classifier predictions at `steps` class-blend positions t = 0..1 for one seed (batched, pipelined)."""
+    def curve(self, p: CurveParams) -> Iterator[None]:
+        """Classifier predictions at `steps` class-blend positions t = 0..1 for one seed.
+
+        A generator run by the render worker: it yields after every batch, so renders requested meanwhile
+        go first and a newer curve request replaces this one; its return value is the result.
+        """
         G = self._need_net()
         if self.clf is None:
             raise UserError("no classifier loaded: choose one under 'Classifier'")
@@ -171,16 +175,23 @@ class Renderer:
             raise UserError("blending needs a class-conditional network")
         self._check_class(p.cls, "class A")
         self._check_class(p.end, "class B")
+        bridge = self.bridge()
+        return self._curve_steps(G, p, bridge)
+
+    def _curve_steps(self, G, p: CurveParams, bridge: Bridge) -> Iterator[None]:
         t0 = time.perf_counter()
         z = z_from_seeds([p.seed], G.z_dim, self.device)
         ts = blend_steps(p.steps)
-        chunks = [ts[i:i + CURVE_BATCH] for i in range(0, len(ts), CURVE_BATCH)]
-
-        def images(t: torch.Tensor) -> torch.Tensor:
-            ws = class_blend_ws(G, z.expand(len(t), -1), p.cls, p.end, t.to(self.device), p.psi, None)
-            return self._synthesize(ws, p.noise)
-
-        values = np.concatenate([pred for _, pred in predict_stream(chunks, images, self.bridge(), self.clf)])
+        batch = CURVE_BATCH if self.device.type == "cuda" else 1  # CPU: no gain from batching, finer steps
+        preds = []
+        for i in range(0, len(ts), batch):
+            t = ts[i:i + batch].to(self.device)
+            with torch.inference_mode():
+                img = self._synthesize(class_blend_ws(G, z.expand(len(t), -1), p.cls, p.end, t, p.psi, None), p.noise)
+                preds.append(np.asarray(self.clf.predict(bridge(img)), dtype=np.float64).reshape(len(t), -1))
+            if i + batch < len(ts):
+                yield
+        values = np.concatenate(preds)  # [steps, n_out]
         labels = self._prediction(values[0])["labels"]
         return {"params": p.model_dump(), "t": ts.tolist(), "labels": labels, "values": values.T.tolist(),
                 "type": self.clf.model_type, "ms": round((time.perf_counter() - t0) * 1000, 1)}
