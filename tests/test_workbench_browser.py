@@ -19,6 +19,27 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed")]
 
 
+def small_classifier(folder: Path) -> Path:
+    """A random-weight Keras classifier (24 px, 32 um, two classes) saved with params.json, as load_classifier reads."""
+    import json
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((24, 24, 3), name="tile_image")
+    x = keras.layers.Conv2D(8, 3, activation="tanh", kernel_initializer=keras.initializers.RandomNormal(stddev=1.0))(inp)
+    x = keras.layers.GlobalAveragePooling2D(name="post_convolution")(x)
+    x = keras.layers.Dense(2, kernel_initializer=keras.initializers.RandomNormal(stddev=2.0))(x)
+    model = keras.Model(inp, keras.layers.Activation("softmax", name="out-0")(x))
+    folder.mkdir(parents=True)
+    model.save(folder / "model.keras")
+    (folder / "params.json").write_text(json.dumps({
+        "tile_px": 24, "tile_um": 32, "model_type": "categorical", "outcomes": ["kind"],
+        "outcome_labels": {"0": "kindA", "1": "kindB"},
+        "hp": {"normalizer": None, "uq": False, "loss": "sparse_categorical_crossentropy"}}))
+    return folder
+
+
 @pytest.fixture
 def server(tmp_path):
     """workbench.py on a free port with a golden 32-px network and a small classifier; yields the URL."""
@@ -49,8 +70,8 @@ def test_page_end_to_end(server, tmp_path):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server)
-        page.wait_for_function("document.getElementById('image').src.startsWith('data:')", timeout=60_000)
-        page.wait_for_function("document.getElementById('prediction').querySelector('.bar-value')", timeout=60_000)
+        page.wait_for_function("document.getElementById('image').src.startsWith('data:')", timeout=120_000)
+        page.wait_for_function("document.getElementById('prediction').querySelector('.bar-value')", timeout=120_000)
         assert "classA" in page.text_content("#network-info")
 
         def snapshot():
@@ -61,7 +82,7 @@ def test_page_end_to_end(server, tmp_path):
                 "([img, pred]) => document.getElementById('image').src !== img"
                 " && document.getElementById('prediction').textContent !== pred"
                 " && document.getElementById('status').textContent.startsWith('ready')", arg=list(before),
-                timeout=60_000)
+                timeout=120_000)
 
         first = snapshot()
         page.click("h1")  # focus the page, not a form field
@@ -76,7 +97,7 @@ def test_page_end_to_end(server, tmp_path):
         assert page.input_value("#t") == "1"
         wait_changed(second)
         page.wait_for_function("document.getElementById('curve-status').textContent.includes('steps')",
-                               timeout=60_000)
+                               timeout=120_000)
         page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
         browser.close()
     assert (tmp_path / "workbench.png").stat().st_size > 10_000

@@ -135,7 +135,7 @@ function showPrediction(pred) {
     bar.appendChild(fill);
     const val = document.createElement("span");
     val.className = "bar-value";
-    val.textContent = pred.type === "categorical" ? `${(v * 100).toFixed(1)}%` : v.toFixed(4);
+    val.textContent = pred.type === "categorical" ? `${(v * 100).toFixed(2)}%` : v.toFixed(4);
     row.append(label, bar, val);
     box.appendChild(row);
   });
@@ -212,7 +212,12 @@ function drawCurve() {
 
 // ---------- network / classifier ----------
 
-function fillSelect(sel, items, current) {
+function shortPath(path, roots) {
+  const root = roots.find((r) => path === r || path.startsWith(r + "/"));
+  return root && roots.length === 1 ? path.slice(root.length + 1) || "." : path;
+}
+
+function fillSelect(sel, items, current, roots) {
   sel.textContent = "";
   if (!items.length) {
     const o = document.createElement("option");
@@ -221,7 +226,7 @@ function fillSelect(sel, items, current) {
   }
   for (const it of items) {
     const o = document.createElement("option");
-    o.value = it; o.textContent = it;
+    o.value = it; o.textContent = shortPath(it, roots);
     sel.appendChild(o);
   }
   if (current && items.includes(current)) sel.value = current;
@@ -231,8 +236,8 @@ async function loadFiles() {
   try {
     const f = await api("/api/files");
     const i = state.info || {};
-    fillSelect($("network-file"), f.networks, i.network && i.network.source);
-    fillSelect($("classifier-file"), f.classifiers, i.classifier && i.classifier.source);
+    fillSelect($("network-file"), f.networks, i.network && i.network.source, f.roots);
+    fillSelect($("classifier-file"), f.classifiers, i.classifier && i.classifier.source, f.roots);
   } catch (e) { showError(e.message); }
 }
 
