@@ -298,3 +298,25 @@ def test_golden_network_loaded_from_the_page(tmp_path):
             r = c.get("/api/render", params={"seed": int(arrays["in/seeds"][1]), "mode": "blend", "cls": 0, "end": 1,
                                              "t": float(t)}).json()
             assert np.abs(decode(r["image"]).astype(int) - blend[k, 1]).max() <= 1
+
+
+def test_cli_off_loopback_generates_and_requires_a_token(tmp_path):
+    """workbench.py --host 0.0.0.0 warns, prints a URL with a generated token, and refuses requests without it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "workbench.py"), "--host", "0.0.0.0", "--port", "0",
+                             "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().split(" at ", 1)[1].strip()
+        base, token = url.split("/?token=")
+        assert len(token) >= 24
+        assert httpx.get(base + "/api/info").status_code == 401
+        assert httpx.get(url).status_code == 200
+        assert httpx.get(base + "/api/info", headers={"X-Workbench-Token": token}).json()["network"] is None
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "WARNING: listening on 0.0.0.0" in err

@@ -55,6 +55,8 @@ def serve(host: str, port: int, token: str | None, data_dirs: list[Path], device
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
     query = f"/?token={token}" if token else "/"
     print(f"Workbench running at http://{url_host}:{port}{query}", flush=True)
+    if host in ("0.0.0.0", "::"):
+        print(f"From other machines: http://{socket.gethostname()}:{port}{query}", flush=True)
     if loopback:
         print(f"Over SSH: ssh -N -L {port}:127.0.0.1:{port} USER@THIS_HOST, then open "
               f"http://localhost:{port}{query}", flush=True)

@@ -143,9 +143,15 @@ function showPrediction(pred) {
 
 // ---------- prediction curve over the class-blend slider ----------
 
+function curveSteps() {
+  // Fewer blend positions when images are slow to make (e.g. 512 px on a CPU): the curve stays affordable.
+  const ms = state.last ? state.last.ms : 0;
+  return ms < 300 ? 21 : ms < 3000 ? 11 : 5;
+}
+
 function curveParams() {
   return { seed: seedValue(), cls: $("cls").value, end: $("end").value, psi: $("psi").value,
-           noise: $("noise").value, steps: 21 };
+           noise: $("noise").value, steps: curveSteps() };
 }
 
 function curveWanted() {
