@@ -8,6 +8,7 @@ math, the conv FLOP floor of the network and the machine's fp32 matmul rate.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import click
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from synthhist.gan import Generator
+from synthhist.gan.cpu_memory import keep_freed_memory
 
 PAPER_G = dict(z_dim=512, c_dim=2, w_dim=512, img_resolution=512, img_channels=3,
                mapping_kwargs=dict(num_layers=8), channel_base=32768, channel_max=512)
@@ -103,30 +105,37 @@ def conv_flops(S) -> float:
 
 def matmul_rate(device, n=2048, repeats=5) -> float:
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    return 2 * n**3 / timed(lambda: a @ b, device, repeats)
+    return 2 * n**3 / timed(lambda: a @ b, device, repeats)[0]
 
 
-def timed(fn, device, repeats) -> float:
-    """Best-of-repeats seconds of fn() after one warm-up call."""
+def timed(fn, device, repeats) -> tuple[float, float]:
+    """Best-of-repeats (wall seconds, process CPU seconds) of fn() after one warm-up call."""
     fn()
-    best = math.inf
+    wall = cpu = math.inf
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        t = time.perf_counter()
+        t, p = time.perf_counter(), time.process_time()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return best
+        wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - p)
+    return wall, cpu
+
+
+def cpu_has_bf16() -> bool:
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 @click.command()
 @click.option("--device", default="cpu", help="cpu or cuda")
 @click.option("--batches", default="1,8", help="comma-separated batch sizes")
 @click.option("--repeats", default=3, type=int, help="timed repeats (best is kept)")
-def main(device, batches, repeats):
+@click.option("--bf16/--no-bf16", default=None, help="time bf16 too (default: when the CPU has bf16 units, or CUDA)")
+def main(device, batches, repeats, bf16):
     device = torch.device(device)
+    bf16 = (device.type == "cuda" or cpu_has_bf16()) if bf16 is None else bf16
     torch.manual_seed(0)
     G = Generator(**PAPER_G).eval().requires_grad_(False).to(device)
     with torch.no_grad():  # make the noise and bias terms non-trivial
@@ -136,23 +145,35 @@ def main(device, batches, repeats):
     S = G.synthesis
     flops = conv_flops(S)
     rate = matmul_rate(device)
-    print(f"device {device} ({torch.get_num_threads()} threads), torch {torch.__version__}")
+    print(f"device {device} ({torch.get_num_threads()} threads), torch {torch.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"conv FLOPs/image {flops / 1e9:.1f} G; fp32 matmul {rate / 1e9:.0f} GFLOP/s; "
           f"floor {rate / flops:.2f} img/s")
-    print(f"{'batch':>5} {'path':<16} {'img/s':>7} {'speedup':>8} {'max|err|':>9}")
+    print(f"{'batch':>5} {'path':<24} {'img/s':>7} {'speedup':>8} {'CPU s/img':>9} {'speedup':>8} {'max|err|':>9}")
+    inputs = {}
     for n in map(int, batches.split(",")):
         z = torch.randn(n, G.z_dim, device=device)
         c = F.one_hot(torch.arange(n, device=device) % G.c_dim, G.c_dim).float()
         with torch.inference_mode():
-            ws = G.mapping(z, c)
-            ref = ref_synthesis(S, ws)
-            t_ref = timed(lambda: ref_synthesis(S, ws), device, repeats)
-            print(f"{n:>5} {'reference fp32':<16} {n / t_ref:>7.2f} {1.0:>8.2f} {0.0:>9.1e}")
-            for label, precision in (("ours fp32", "fp32"), ("ours bf16", "bf16")):
-                img = S(ws, precision=precision)
-                err = (img - ref).abs().max().item()
-                t = timed(lambda: S(ws, precision=precision), device, repeats)
-                print(f"{n:>5} {label:<16} {n / t:>7.2f} {t_ref / t:>8.2f} {err:>9.1e}")
+            inputs[n] = G.mapping(z, c)
+    runs = [("reference fp32", lambda ws: ref_synthesis(S, ws))]  # glibc defaults, as the reference runs
+    runs += [("heap", None), ("reference fp32 +heap", lambda ws: ref_synthesis(S, ws))]
+    runs += [("ours fp32 +heap", lambda ws: S(ws, precision="fp32"))]
+    runs += [("ours bf16 +heap", lambda ws: S(ws, precision="bf16"))] if bf16 else []
+    base, refs = {}, {}
+    with torch.inference_mode():
+        for label, fn in runs:
+            if fn is None:
+                keep_freed_memory()
+                continue
+            for n, ws in inputs.items():
+                img = fn(ws)
+                refs.setdefault(n, img)
+                err = (img - refs[n]).abs().max().item()
+                wall, cpu = timed(lambda: fn(ws), device, repeats)
+                b = base.setdefault(n, (wall, cpu))
+                print(f"{n:>5} {label:<24} {n / wall:>7.2f} {b[0] / wall:>8.2f} {cpu / n:>9.2f} "
+                      f"{b[1] / cpu:>8.2f} {err:>9.1e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,6 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     x = conv(x * styles.to(x.dtype).reshape(N, I, 1, 1), weight.to(x.dtype), groups=1)
     if coefs is None:
         coefs = torch.full([N, O], gain, device=x.device)
-    if torch.is_grad_enabled() and x.requires_grad:
+    if torch.is_grad_enabled():
         return x * coefs.to(x.dtype).reshape(N, O, 1, 1)
     return x.mul_(coefs.to(x.dtype).reshape(N, O, 1, 1))  # in place on the fresh conv output

@@ -29,8 +29,8 @@ def block_dtype(precision: str, use_fp16: bool, device: torch.device) -> torch.d
 
 def bias_noise_lrelu_clamp(x: torch.Tensor, b: torch.Tensor, noise: torch.Tensor | None,
                            clamp: float | None) -> torch.Tensor:
-    """clamp(lrelu(x + b + noise)); in place on x (a fresh conv output) when no autograd graph is recorded."""
-    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    """clamp(lrelu(x + b + noise)); in place on x (a fresh conv output) when autograd is off."""
+    inplace = not torch.is_grad_enabled()
     add = torch.Tensor.add_ if inplace else torch.add
     x = add(x, b.to(x.dtype).reshape(1, -1, 1, 1))
     if noise is not None:
