@@ -13,6 +13,9 @@ from synthhist.errors import UserError
 
 def run(command: click.Command) -> None:
     """Run a click command; user errors become one line on stderr and a non-zero exit, never a traceback."""
+    from synthhist.gan.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()  # large CPU activations are reused instead of page-faulted in anew (see its docstring)
     try:
         rc = command.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -55,7 +55,7 @@ def _check_outdir(outdir: Path) -> None:
         raise UserError(f"cannot write to output folder {outdir}: {e.strerror}") from None
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate_images(net: GanNetwork, seeds: list[int], outdir: str | Path, class_idx: int | None = None,
                     psi: float = 1.0, noise_mode: str = "const", fmt: str = "png", batch: int = 16,
                     resize: Resize | None = None, save_projection: bool = False,
