@@ -1,0 +1,259 @@
+"""TFRecord files of tiles, written and read without TensorFlow (slideflow-compatible layout).
+
+Framing of each record: uint64 length (little-endian), masked CRC32C of those 8 bytes, payload,
+masked CRC32C of the payload. The payload is a serialised ``tf.train.Example`` with features
+``slide`` (bytes, UTF-8), ``image_raw`` (bytes, PNG/JPEG), ``loc_x``, ``loc_y`` (int64).
+
+``loc_x``/``loc_y`` are the tile CENTRE in level-0 pixels. slideflow 1.3.2 stored centre/10
+(``int((x + full_extract_px/2) / 10)``); later slideflow stores full-resolution centres like we do,
+so 1.3.2 TFRecords carry coordinates 10x smaller than ours.
+
+Next to ``<slide>.tfrecords``: ``<slide>.index`` with one line ``"<byte offset> <record byte length>"``
+per record, and ``manifest.json`` = ``{"<slide>.tfrecords": {"total": N}}`` for the folder.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from synthhist.errors import UserError
+from synthhist.fileio import atomic_open, atomic_write_json
+from synthhist.wsi.crc32c import masked_crc32c
+
+# ---------------------------------------------------------------------------------------------
+# Protobuf (tf.train.Example) encoding: Example{1: Features{1: map<string, Feature>}},
+# Feature{1: BytesList{1: repeated bytes}, 2: FloatList{1: packed float}, 3: Int64List{1: packed int64}}
+
+
+def _varint(v: int) -> bytes:
+    v &= (1 << 64) - 1  # negative int64 -> two's complement, 10 bytes
+    out = bytearray()
+    while v > 0x7F:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _field(num: int, payload: bytes) -> bytes:
+    """Length-delimited field (wire type 2)."""
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _feature(value: bytes | str | int) -> bytes:
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, (bytes, bytearray)):
+        return _field(1, _field(1, bytes(value)))                # bytes_list
+    return _field(3, _field(1, _varint(int(value))))              # int64_list, packed
+
+
+def encode_example(features: dict[str, bytes | str | int]) -> bytes:
+    """Serialise a flat dict of bytes/str/int features as a tf.train.Example."""
+    entries = b"".join(_field(1, _field(1, k.encode()) + _field(2, _feature(v))) for k, v in features.items())
+    return _field(1, entries)
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf: bytes) -> Iterator[tuple[int, int, object]]:
+    """Yield (field number, wire type, value) of a protobuf message; value is int or bytes."""
+    pos, n = 0, len(buf)
+    while pos < n:
+        key, pos = _read_varint(buf, pos)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            val, pos = _read_varint(buf, pos)
+        elif wire == 2:
+            size, pos = _read_varint(buf, pos)
+            val, pos = buf[pos:pos + size], pos + size
+        elif wire == 5:
+            val, pos = buf[pos:pos + 4], pos + 4
+        elif wire == 1:
+            val, pos = buf[pos:pos + 8], pos + 8
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield num, wire, val
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _decode_feature(buf: bytes) -> list:
+    values: list = []
+    for kind, _, lst in _fields(buf):
+        for _, wire, v in _fields(lst):
+            if kind == 1:
+                values.append(bytes(v))
+            elif kind == 2:  # floats: packed (wire 2) or single fixed32 (wire 5)
+                values.extend(x for (x,) in struct.iter_unpack("<f", v))
+            elif kind == 3 and wire == 0:
+                values.append(_signed(v))
+            elif kind == 3:  # packed varints
+                pos = 0
+                while pos < len(v):
+                    x, pos = _read_varint(v, pos)
+                    values.append(_signed(x))
+    return values
+
+
+def decode_example(payload: bytes) -> dict[str, list]:
+    """Parse a serialised tf.train.Example into {feature name: list of values}."""
+    out: dict[str, list] = {}
+    for _, _, features in _fields(payload):
+        for _, _, entry in _fields(features):
+            key, value = "", b""
+            for num, _, v in _fields(entry):
+                if num == 1:
+                    key = bytes(v).decode()
+                elif num == 2:
+                    value = v
+            out[key] = _decode_feature(value)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Framing
+
+
+def frame(payload: bytes) -> bytes:
+    """One TFRecord record: length, masked CRC of length, payload, masked CRC of payload."""
+    length = struct.pack("<Q", len(payload))
+    return length + struct.pack("<I", masked_crc32c(length)) + payload + struct.pack("<I", masked_crc32c(payload))
+
+
+def tile_record(ex: dict[str, list], where: str) -> dict:
+    """Tile dict {slide, image_raw, loc_x, loc_y} of a decoded Example; UserError naming `where` if incomplete."""
+    try:
+        return {"slide": ex["slide"][0].decode(), "image_raw": ex["image_raw"][0],
+                "loc_x": int(ex["loc_x"][0]), "loc_y": int(ex["loc_y"][0])}
+    except (KeyError, IndexError) as e:
+        raise UserError(f"{where}: record lacks the tile feature {e} (need slide, image_raw, loc_x, loc_y)") from None
+
+
+def write_tfrecord(path: str | Path, records: Iterable[dict]) -> int:
+    """Write tile records (slide, image_raw, loc_x, loc_y) to path atomically, plus its index; return count."""
+    path = Path(path)
+    index: list[tuple[int, int]] = []
+    offset = 0
+    with atomic_open(path, "wb") as f:
+        for r in records:
+            rec = frame(encode_example({"slide": r["slide"], "image_raw": r["image_raw"],
+                                        "loc_x": int(r["loc_x"]), "loc_y": int(r["loc_y"])}))
+            f.write(rec)
+            index.append((offset, len(rec)))
+            offset += len(rec)
+    _write_index_lines(index_path(path), index)
+    return len(index)
+
+
+def read_record_at(f, offset: int, path: Path | str = "", verify: bool = False) -> bytes:
+    """Payload of the record starting at byte offset of the open binary file f."""
+    f.seek(offset)
+    head = f.read(12)
+    if len(head) < 12:
+        raise UserError(f"{path}: truncated TFRecord (record header at byte {offset})")
+    (length,) = struct.unpack("<Q", head[:8])
+    if struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]):
+        raise UserError(f"{path}: corrupt TFRecord (bad length checksum at byte {offset})")
+    payload = f.read(length)
+    tail = f.read(4)
+    if len(payload) < length or len(tail) < 4:
+        raise UserError(f"{path}: truncated TFRecord (record at byte {offset})")
+    if verify and struct.unpack("<I", tail)[0] != masked_crc32c(payload):
+        raise UserError(f"{path}: corrupt TFRecord (bad data checksum at byte {offset})")
+    return payload
+
+
+def scan_records(path: str | Path) -> list[tuple[int, int]]:
+    """(offset, length) of every record in a TFRecord file, read from the headers only."""
+    path = Path(path)
+    out, size, offset = [], path.stat().st_size, 0
+    with open(path, "rb") as f:
+        while offset < size:
+            head = f.read(12)
+            if len(head) < 12:
+                raise UserError(f"{path}: truncated TFRecord (record header at byte {offset})")
+            (length,) = struct.unpack("<Q", head[:8])
+            if struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]):
+                raise UserError(f"{path}: corrupt TFRecord (bad length checksum at byte {offset})")
+            rec_len = 12 + length + 4
+            if offset + rec_len > size:
+                raise UserError(f"{path}: truncated TFRecord (record at byte {offset})")
+            out.append((offset, rec_len))
+            offset += rec_len
+            f.seek(offset)
+    return out
+
+
+def read_tfrecord(path: str | Path, verify: bool = True) -> Iterator[dict]:
+    """Yield tile records {slide: str, image_raw: bytes, loc_x: int, loc_y: int} of a TFRecord file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"TFRecord not found: {path}")
+    with open(path, "rb") as f:
+        for offset, _ in scan_records(path):
+            yield tile_record(decode_example(read_record_at(f, offset, path, verify)), str(path))
+
+
+def read_records_at(path: str | Path, offsets: Iterable[int], verify: bool = False) -> Iterator[dict]:
+    """Yield the tile records that start at the given byte offsets of a TFRecord file."""
+    with open(path, "rb") as f:
+        for offset in offsets:
+            yield tile_record(decode_example(read_record_at(f, offset, path, verify)), str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Index files and manifest
+
+
+def index_path(tfrecord: str | Path) -> Path:
+    """<dir>/<slide>.index for <dir>/<slide>.tfrecords."""
+    return Path(tfrecord).with_suffix(".index")
+
+
+def _write_index_lines(path: Path, index: list[tuple[int, int]]) -> None:
+    with atomic_open(path, "w") as f:
+        f.writelines(f"{o} {n}\n" for o, n in index)
+
+
+def write_index(path: str | Path) -> Path:
+    """(Re)build the index file of a TFRecord from its contents; return the index path."""
+    out = index_path(path)
+    _write_index_lines(out, scan_records(path))
+    return out
+
+
+def read_index(path: str | Path) -> list[tuple[int, int]]:
+    """(offset, length) per record of a TFRecord, from its index file (built from the file if absent)."""
+    idx = index_path(path)
+    if not idx.is_file() or idx.stat().st_mtime < Path(path).stat().st_mtime:
+        return scan_records(path)
+    try:
+        return [(int(a), int(b)) for a, b in (line.split() for line in idx.read_text().splitlines() if line.strip())]
+    except ValueError:
+        raise UserError(f"{idx}: malformed index file (expected '<offset> <length>' per line)") from None
+
+
+def update_manifest(tfrecord_dir: str | Path) -> dict[str, dict[str, int]]:
+    """Rewrite <dir>/manifest.json ({"<slide>.tfrecords": {"total": N}}) from the index files; return it."""
+    tfrecord_dir = Path(tfrecord_dir)
+    manifest = {}
+    for p in sorted(tfrecord_dir.glob("*.tfrecords")):
+        if not index_path(p).is_file() or index_path(p).stat().st_mtime < p.stat().st_mtime:
+            write_index(p)
+        manifest[p.name] = {"total": len(read_index(p))}
+    atomic_write_json(tfrecord_dir / "manifest.json", manifest)
+    return manifest
