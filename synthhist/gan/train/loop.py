@@ -151,7 +151,7 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
     opts_by_name = {}
     for name, module, lr, interval in (("G", G, opts.glr, opts.G_reg_interval), ("D", D, opts.dlr, opts.D_reg_interval)):
         c = interval / (interval + 1)
-        opts_by_name[name] = torch.optim.Adam(module.parameters(), lr=lr * c, betas=(0, 0.99 ** c), eps=1e-8)
+        opts_by_name[name] = torch.optim.Adam(module.parameters(), lr=lr * c, betas=(0.0, 0.99 ** c), eps=1e-8)
     if opt_states is not None:
         opts_by_name["G"].load_state_dict(start.state["opt_G"])
         opts_by_name["D"].load_state_dict(start.state["opt_D"])
