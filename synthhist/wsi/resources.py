@@ -1,0 +1,111 @@
+"""Experiment resources (annotations CSV, ROI archive): fetch by URL or copy from a path, sha256-verified;
+ROI archives (tar.gz of <slide>.csv) are unpacked safely."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import shutil
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+from synthhist.config import Resource
+from synthhist.errors import UserError
+from synthhist.fileio import atomic_open, atomic_write_bytes
+from synthhist.wsi.download import DownloadError, download
+
+LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
+ROI_COLUMNS = {"roi_name", "x_base", "y_base"}
+EXTRACTED_MARK = ".extracted"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_resource(res: Resource, dest: str | Path, what: str) -> Path:
+    """Make dest hold the resource (download or copy), verified against its sha256; returns dest."""
+    dest = Path(dest)
+    if dest.is_file() and (res.sha256 is None or sha256_file(dest) == res.sha256):
+        if res.path is None or res.sha256 is not None or _same_bytes(res.path, dest):
+            return dest
+    log = logging.getLogger("synthhist")
+    if res.url is not None:
+        log.info(f"downloading {what} {res.url}")
+        with tqdm(total=res.size, unit="B", unit_scale=True, desc=res.filename, leave=False) as bar:
+            try:
+                download(res.url, dest, size=res.size, progress=bar.update)
+            except DownloadError as e:
+                raise UserError(f"{what}: {e}") from None
+    else:
+        _check_not_lfs(res.path, what, res.path)
+        with open(res.path, "rb") as src, atomic_open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
+    try:
+        _check_not_lfs(dest, what, res.url or res.path)
+        got = sha256_file(dest)
+        if res.sha256 is not None and got != res.sha256:
+            raise UserError(f"{what}: sha256 mismatch for {res.url or res.path} (expected {res.sha256}, got {got})")
+    except UserError:
+        dest.unlink()
+        raise
+    return dest
+
+
+def extract_rois(archive: str | Path, roi_dir: str | Path) -> int:
+    """Unpack the <slide>.csv members of a ROI tar archive flat into roi_dir (once per archive); returns the count."""
+    archive, roi_dir = Path(archive), Path(roi_dir)
+    digest = sha256_file(archive)
+    mark = roi_dir / EXTRACTED_MARK
+    if mark.is_file() and mark.read_text().split()[:1] == [digest]:
+        return int(mark.read_text().split()[1])
+    _check_not_lfs(archive, "ROI archive", archive)
+    count = 0
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                name = PurePosixPath(member.name)
+                if name.is_absolute() or ".." in name.parts:
+                    raise UserError(f"ROI archive {archive.name}: unsafe member path {member.name!r}")
+                if not member.isfile() or name.suffix.lower() != ".csv" or name.name.startswith("."):
+                    continue          # folders, links, devices and stray files are never written
+                data = tar.extractfile(member).read()
+                _check_roi_csv(data, f"ROI archive {archive.name}: {member.name}")
+                atomic_write_bytes(roi_dir / name.name, data)
+                count += 1
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise UserError(f"ROI archive {archive.name} is not a readable tar archive ({e}); delete it and rerun") from None
+    if count == 0:
+        raise UserError(f"ROI archive {archive.name} holds no <slide>.csv files")
+    atomic_write_bytes(mark, f"{digest} {count}\n".encode())
+    return count
+
+
+def _check_roi_csv(data: bytes, where: str) -> None:
+    """Raise UserError unless data starts with a header holding ROI_name, X_base, Y_base."""
+    header = io.BytesIO(data).readline().decode("utf-8", "replace").strip().lower()
+    columns = {c.strip().strip('"') for c in header.split(",")}
+    if not ROI_COLUMNS <= columns:
+        raise UserError(f"{where}: not a ROI CSV (header must contain ROI_name, X_base, Y_base)")
+
+
+def _check_not_lfs(path: Path, what: str, source: object) -> None:
+    """Raise UserError if path is a Git LFS pointer file instead of the real content."""
+    with open(path, "rb") as f:
+        head = f.read(len(LFS_MAGIC))
+    if head == LFS_MAGIC:
+        raise UserError(f"{what} from {source} is a Git LFS pointer, not the file itself; "
+                        "fetch the real file (git lfs pull, or the repository's /raw/ URL)")
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """True when two files have identical content."""
+    return a.stat().st_size == b.stat().st_size and sha256_file(a) == sha256_file(b)
