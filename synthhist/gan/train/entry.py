@@ -51,6 +51,13 @@ def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, 
             "slideflow_kwargs": sf}
 
 
+def tiles_ready(exp, outdir: Path | None) -> bool:
+    """True when the project's tile folder already holds TFRecords (train from them; no slides needed)."""
+    from synthhist.wsi.project import Project
+
+    return any(Project(Path(outdir or exp.name).resolve(), exp).tfrecord_dir.glob("*.tfrecords"))
+
+
 def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
     """Train the experiment's class-conditional StyleGAN2 (options: gan_kwargs <- command line); returns the run dir."""
     if exp.kind != "gan":

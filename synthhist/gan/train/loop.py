@@ -105,64 +105,88 @@ def save_grid(G_ema, ds: GanDataset, path: Path, device: torch.device) -> None:
     rundir.save_grid(path, torch.cat(rows), ds.c_dim)
 
 
-def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, start: Start,
-                  tile_um: float | None) -> dict:
-    """Train until opts.kimg; rank 0 writes log.jsonl, grids and snapshots into run_dir. Returns the last stats."""
-    from synthhist.gan import Discriminator, Generator
+@dataclass
+class TrainState:
+    """Networks, optimizers, loss and counters of a run: everything a snapshot holds."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_ema: torch.nn.Module
+    augment_pipe: AugmentPipe | None
+    opt: dict[str, torch.optim.Optimizer]
+    loss: StyleGAN2Loss
+    cur_nimg: int = 0
+    batch_idx: int = 0
+    ada_kimg: float = 500
+    ema_rampup: float | None = 0.05
+
+    def snapshot(self) -> dict:
+        """The training_state.pt content (networks go to the native format)."""
+        return {"cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx, "pl_mean": self.loss.pl_mean.detach().cpu(),
+                "opt_G": self.opt["G"].state_dict(), "opt_D": self.opt["D"].state_dict()}
+
+
+def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainState:
+    """Build G, D, G_ema, augment pipe, optimizers and loss; load the start point; sync across processes."""
+    from synthhist.errors import UserError
+    from synthhist.gan import Discriminator, Generator, load_network
 
     device = d.device
-    torch.backends.cudnn.benchmark = True
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-
-    # Networks: identical init on every rank (seeded), then rank 0's weights are broadcast anyway.
-    torch.manual_seed(opts.seed)
-    G_kwargs, D_kwargs = network_kwargs(opts, ds.c_dim)
+    torch.manual_seed(opts.seed)  # identical init on every rank; rank 0's weights are broadcast anyway
+    G_kwargs, D_kwargs = network_kwargs(opts, c_dim)
     G = Generator(**G_kwargs).train().requires_grad_(False).to(device)
     D = Discriminator(**D_kwargs).train().requires_grad_(False).to(device)
     G_ema = copy.deepcopy(G).eval()
     augment_pipe = AugmentPipe(opts.p if opts.aug == "fixed" else 0.0).train().to(device) if opts.aug != "noaug" else None
-    ada_kimg, cur_nimg, batch_idx, opt_states = opts.ada_kimg, 0, 0, None
-    pl_mean = torch.zeros([])
+    # Optimizers with the lazy-regularisation corrections (c = I / (I + 1)).
+    opt = {}
+    for name, module, lr, interval in (("G", G, opts.glr, opts.G_reg_interval), ("D", D, opts.dlr, opts.D_reg_interval)):
+        c = interval / (interval + 1)
+        opt[name] = torch.optim.Adam(module.parameters(), lr=lr * c, betas=(0.0, 0.99 ** c), eps=1e-8)
+    ts = TrainState(G, D, G_ema, augment_pipe, opt, StyleGAN2Loss(G, D, augment_pipe, r1_gamma=opts.gamma),
+                    ada_kimg=opts.ada_kimg)
     if start.kind != "fresh":
-        from synthhist.gan import load_network
-
         net = load_network(str(start.path), device="cpu", training=True)
-        exact = start.kind == "snapshot"
         if net.G_train is None or net.D is None:
-            from synthhist.errors import UserError
             raise UserError(f"cannot resume from {start.path}: it holds no training networks (G and D), only G_ema")
+        exact = start.kind == "snapshot"
         for src, dst, what in ((net.G_train, G, "G"), (net.D, D, "D"), (net.G, G_ema, "G_ema")):
             n = _copy_params(src, dst, what, start.path, require_all=exact)
             if n:
                 log.info(f"resume: {n} tensors of {what} not in {start.path.name} keep their initial values")
         if augment_pipe is not None and net.augment_p is not None and opts.aug == "ada":
             augment_pipe.p.fill_(net.augment_p)
-        if exact:
-            cur_nimg, batch_idx = int(start.state["cur_nimg"]), int(start.state["batch_idx"])
-            opt_states, pl_mean = start.state["opt_G"], start.state["pl_mean"]
-        else:
-            ada_kimg = 100  # reference: faster ADA when resuming from a pickle
+        if exact:  # our snapshot: continue exactly where it stopped
+            ts.cur_nimg, ts.batch_idx = int(start.state["cur_nimg"]), int(start.state["batch_idx"])
+            ts.loss.pl_mean.copy_(start.state["pl_mean"])
+            try:
+                opt["G"].load_state_dict(start.state["opt_G"])
+                opt["D"].load_state_dict(start.state["opt_D"])
+            except (ValueError, KeyError) as e:
+                raise UserError(f"cannot resume from {start.path}: optimizer state does not fit ({e})") from None
+        else:  # a reference pickle: transfer learning (reference: faster ADA, no EMA ramp-up)
+            ts.ada_kimg, ts.ema_rampup = 100, None
     for m in (G, D, G_ema, augment_pipe):
         if m is not None:
             broadcast_module(m, d)
+    return ts
 
-    # Optimizers with the lazy-regularisation corrections (c = I / (I + 1)).
-    opts_by_name = {}
-    for name, module, lr, interval in (("G", G, opts.glr, opts.G_reg_interval), ("D", D, opts.dlr, opts.D_reg_interval)):
-        c = interval / (interval + 1)
-        opts_by_name[name] = torch.optim.Adam(module.parameters(), lr=lr * c, betas=(0.0, 0.99 ** c), eps=1e-8)
-    if opt_states is not None:
-        opts_by_name["G"].load_state_dict(start.state["opt_G"])
-        opts_by_name["D"].load_state_dict(start.state["opt_D"])
-    loss = StyleGAN2Loss(G, D, augment_pipe, r1_gamma=opts.gamma)
-    loss.pl_mean.copy_(pl_mean)
+
+def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, start: Start,
+                  tile_um: float | None) -> dict:
+    """Train until opts.kimg; rank 0 writes log.jsonl, grids and snapshots into run_dir. Returns the last stats."""
+    device = d.device
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    ts = setup_state(opts, ds.c_dim, d, start)
+    G, D, G_ema, augment_pipe, loss = ts.G, ts.D, ts.G_ema, ts.augment_pipe, ts.loss
+    cur_nimg, batch_idx = ts.cur_nimg, ts.batch_idx
     phases = [("Gmain", G, "G", 1), ("Greg", G, "G", opts.G_reg_interval),
               ("Dmain", D, "D", 1), ("Dreg", D, "D", opts.D_reg_interval)]
 
     per_process = opts.batch // d.world_size
     rounds = per_process // opts.batch_gpu
-    ema_rampup = 0.05 if start.kind != "transfer" else None
     total_nimg = int(round(opts.kimg * 1000))
     gen = _reseed(opts, d, batch_idx)
     data = real_batches(ds, per_process, opts.res, device, d.rank, d.world_size,
@@ -175,9 +199,11 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
     cur_tick, tick_start_nimg, tick_start_time, start_time = 0, cur_nimg, time.time(), time.time()
     tick_stats: dict[str, list[float]] = {}
     last: dict = {}
-    bar = tqdm(total=round(total_nimg / 1000, 3), initial=round(cur_nimg / 1000, 3), unit="kimg", disable=not d.is_main,
-               bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} kimg [{elapsed}<{remaining}{postfix}]", dynamic_ncols=True)
+    bar = tqdm(total=total_nimg, initial=cur_nimg, unit_scale=0.001, disable=not d.is_main, mininterval=1,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} kimg [{elapsed}<{remaining}{postfix}]", dynamic_ncols=True)
     done = cur_nimg >= total_nimg
+    if done:
+        log.info(f"already trained to {cur_nimg / 1000:g} kimg (--kimg {opts.kimg:g}): nothing to do")
     while not done:
         # One iteration: the same reals for every phase, fresh z and fake labels per phase.
         real_img, real_c = next(data)
@@ -188,28 +214,28 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
             gen_z = torch.randn(per_process, G.z_dim, device=device)
             gen_c = fake_labels(ds, per_process, device, gen)
             module.requires_grad_(True)
-            opts_by_name[opt_name].zero_grad(set_to_none=True)
+            ts.opt[opt_name].zero_grad(set_to_none=True)
             for ri, rc, gz, gc in zip(real_chunks, realc_chunks, gen_z.split(opts.batch_gpu), gen_c.split(opts.batch_gpu)):
                 for k, v in loss.accumulate_gradients(phase, ri, rc, gz, gc, gain=interval / rounds).items():
                     tick_stats.setdefault(k, []).append(v)
             module.requires_grad_(False)
-            _step(module, opts_by_name[opt_name], d)
+            _step(module, ts.opt[opt_name], d)
 
         # G EMA (half-life ema_kimg, ramped up over the first 5% of images).
         ema_nimg = opts.ema_kimg * 1000
-        if ema_rampup is not None:
-            ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+        if ts.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, cur_nimg * ts.ema_rampup)
         _update_ema(G_ema, G, 0.5 ** (opts.batch / max(ema_nimg, 1e-8)))
         cur_nimg += opts.batch
         batch_idx += 1
-        bar.update(opts.batch / 1000)
+        bar.update(opts.batch)
 
         # ADA: adjust p every ada_interval iterations from E[sign(D(real))] over all processes.
         if augment_pipe is not None and opts.aug == "ada" and batch_idx % opts.ada_interval == 0 and loss.real_signs:
             s = torch.cat(loss.real_signs)
             acc = torch.stack([s.sum(), torch.tensor(float(s.numel()), device=s.device)]).float()
             all_reduce_mean(acc, d)
-            ada_adjust(augment_pipe.p, float(acc[0] / acc[1]), opts.target, opts.batch, opts.ada_interval, ada_kimg)
+            ada_adjust(augment_pipe.p, float(acc[0] / acc[1]), opts.target, opts.batch, opts.ada_interval, ts.ada_kimg)
             loss.real_signs.clear()
         elif opts.aug != "ada":
             loss.real_signs.clear()
@@ -239,8 +265,8 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
             bar.refresh()
             stats_log.write(last)
         if d.is_main and (done or cur_tick % opts.snap == 0):
-            state = {"cur_nimg": cur_nimg, "batch_idx": batch_idx, "pl_mean": loss.pl_mean.detach().cpu(),
-                     "opt_G": opts_by_name["G"].state_dict(), "opt_D": opts_by_name["D"].state_dict()}
+            ts.cur_nimg, ts.batch_idx = cur_nimg, batch_idx
+            state = ts.snapshot()
             snap = rundir.save_snapshot(run_dir, G_ema, G, D, float(augment_pipe.p) if augment_pipe is not None else None,
                                         state, ds.class_names, opts.res, tile_um,
                                         extra={"cur_nimg": cur_nimg, "kimg": cur_nimg / 1000})
