@@ -49,7 +49,9 @@ TILE_KWARGS = {
     "qc": ((str, NONE), False),
     "roi_method": (str, False),
     "grayspace_fraction": (NUM, False),
+    "grayspace_threshold": (NUM, False),
     "whitespace_fraction": (NUM, False),
+    "whitespace_threshold": (NUM, False),
     "img_format": (str, False),
 }
 TILE_CHOICES = {"qc": (None, "otsu", "blur", "both"), "roi_method": ("inside", "outside", "auto", "ignore"),
@@ -129,10 +131,6 @@ TRAIN_KWARGS = {
 }
 TRAIN_CHOICES = {"val_strategy": ("k-fold", "k-fold-preserved-site", "bootstrap", "fixed", "none")}
 
-DEFAULT_TILE_KWARGS = {"qc": None, "roi_method": "auto", "grayspace_fraction": 0.6, "whitespace_fraction": 1.0,
-                       "img_format": "png"}
-
-
 @dataclass(frozen=True)
 class Resource:
     """A file the experiment needs: a URL (with sha256) to download, or a local path."""
@@ -154,7 +152,7 @@ class Experiment:
     outcome: str
     tile_px: int
     tile_um: int | float
-    tile_kwargs: dict[str, Any]   # full set of extract_tiles arguments (defaults filled in)
+    tile_kwargs: dict[str, Any]   # extract_tiles keyword arguments (unset: its defaults)
     gan_kwargs: dict[str, Any] = field(default_factory=dict)
     hp: dict[str, Any] = field(default_factory=dict)
     train_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -234,7 +232,7 @@ def parse_experiment(raw: Any, base_dir: Path, where: str = "config", path: Path
         name=name, kind=kind, outcome=raw["outcome"], tile_px=raw["tile_px"], tile_um=raw["tile_um"],
         annotations=_resource(raw["annotations"], base_dir, where, "annotations"),
         rois=None if raw.get("rois") is None else _resource(raw["rois"], base_dir, where, "rois"),
-        tile_kwargs={**DEFAULT_TILE_KWARGS, **tile_kwargs}, gan_kwargs=dict(gan_kwargs or {}), hp=dict(hp or {}),
+        tile_kwargs=tile_kwargs, gan_kwargs=dict(gan_kwargs or {}), hp=dict(hp or {}),
         train_kwargs=dict(train_kwargs or {}), base_dir=base_dir, path=path, description=raw.get("description", ""),
     )
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 import requests
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16
 RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
              requests.exceptions.ContentDecodingError)
 
@@ -21,6 +21,14 @@ class DownloadError(Exception):
 
 class NotFound(DownloadError):
     """The server answered 404."""
+
+
+class SizeMismatch(DownloadError):
+    """The server sent a complete response of the wrong size; `head` holds its first bytes."""
+
+    def __init__(self, message: str, head: bytes):
+        super().__init__(message)
+        self.head = head
 
 
 class _Retry(Exception):
@@ -93,12 +101,18 @@ def _fetch(url: str, part: Path, offset: int, size: int | None, session: request
             progress(-offset)
             offset = 0
         length = r.headers.get("Content-Length")
-        expected = size if size is not None else (offset + int(length) if length else None)
+        served = offset + int(length) if length else None
+        expected = size if size is not None else served
         with open(part, "ab" if offset else "wb") as f:
             for chunk in r.iter_content(CHUNK):
                 f.write(chunk)
                 progress(len(chunk))
     got = part.stat().st_size
+    if size is not None and got == served != size:    # a whole, different file: retrying will not help
+        with open(part, "rb") as f:
+            head = f.read(256)
+        part.unlink()
+        raise SizeMismatch(f"{url}: the server sent {got} bytes, expected {size}", head)
     if expected is not None and got > expected:
         part.unlink()
         progress(-got)

@@ -43,6 +43,7 @@ class SlideReport:
     present: list[str] = field(default_factory=list)       # on disk (after this run)
     downloaded: list[str] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)      # MD5 checked and equal
+    unverified: list[str] = field(default_factory=list)    # on disk, MD5 asked for, but unknown to GDC
     not_found: list[str] = field(default_factory=list)     # GDC has no file of that name
     failed: dict[str, str] = field(default_factory=dict)   # download failed for good
     quarantined: dict[str, str] = field(default_factory=dict)  # MD5 mismatch, file moved away
@@ -117,7 +118,8 @@ def md5_file(path: str | Path) -> str:
 
 def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, manifest_path: Path,
                  md5_cache: Path, download_missing: bool = False, md5: bool = False, workers: int = 2,
-                 base_url: str | None = None, ext: str = ".svs") -> SlideReport:
+                 base_url: str | None = None, ext: str = ".svs", retries: int = 5,
+                 backoff: float = 1.0) -> SlideReport:
     """Download missing `<slide><ext>` files from GDC and/or verify MD5s; never skips a slide silently."""
     log = logging.getLogger("synthhist")
     base_url = base_url or gdc_url()
@@ -132,9 +134,11 @@ def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, mani
         records.update(lookup_files(unknown, base_url))
         write_manifest(manifest_path, records)
     report.absent = sorted(n for n in slides if n not in on_disk and not download_missing)
-    report.not_found = sorted(n for n in set(need) | set(check) if f"{n}{ext}" not in records)
-    if md5 and report.not_found:
-        log.warning(f"{sum(n in on_disk for n in report.not_found)} local slides are unknown to GDC: MD5 not checked")
+    report.not_found = sorted(n for n in need if f"{n}{ext}" not in records)
+    report.unverified = sorted(n for n in check if f"{n}{ext}" not in records)
+    if report.unverified:
+        log.warning(f"{len(report.unverified)} local slides are unknown to GDC, MD5 not checked: "
+                    f"{', '.join(report.unverified[:10])}{' ...' if len(report.unverified) > 10 else ''}")
 
     todo = [n for n in need if f"{n}{ext}" in records]
     total = sum(records[f"{n}{ext}"].file_size for n in todo)
@@ -147,12 +151,12 @@ def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, mani
                 bar.update(n)
 
         def obtain(name: str) -> tuple[str, str, str]:
-            """-> (name, status, detail) with status ok|failed|quarantined."""
+            """-> (name, downloaded|present|failed|quarantined, detail: 'verified' or the reason)."""
             rec, dest = records[f"{name}{ext}"], slides_dir / f"{name}{ext}"
             url = f"{base_url}/data/{rec.file_id}"
             try:
                 if not dest.is_file():
-                    download(url, dest, size=rec.file_size, progress=progress)
+                    download(url, dest, size=rec.file_size, progress=progress, retries=retries, backoff=backoff)
                     status = "downloaded"
                 else:
                     status = "present"
@@ -167,7 +171,7 @@ def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, mani
                     log.warning(f"{dest.name}: MD5 mismatch (expected {rec.md5sum}, got {got}); downloading again")
                     dest.unlink()
                     progress(-rec.file_size if status == "downloaded" else 0)
-                    download(url, dest, size=rec.file_size, progress=progress)
+                    download(url, dest, size=rec.file_size, progress=progress, retries=retries, backoff=backoff)
                     status, got = "downloaded", md5_file(dest)
                 if got != rec.md5sum:
                     quarantine_dir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +184,7 @@ def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, mani
             except (DownloadError, OSError) as e:
                 return name, "failed", "not found at the data endpoint" if isinstance(e, NotFound) else str(e)
 
-        jobs = todo + [n for n in check if n not in todo and f"{n}{ext}" in records]
+        jobs = todo + [n for n in check if n not in report.unverified]
         done = 0
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for name, status, detail in pool.map(obtain, jobs):

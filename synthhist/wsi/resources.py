@@ -15,7 +15,7 @@ from tqdm import tqdm
 from synthhist.config import Resource
 from synthhist.errors import UserError
 from synthhist.fileio import atomic_open, atomic_write_bytes
-from synthhist.wsi.download import DownloadError, download
+from synthhist.wsi.download import DownloadError, SizeMismatch, download
 
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
 ROI_COLUMNS = {"roi_name", "x_base", "y_base"}
@@ -34,9 +34,8 @@ def sha256_file(path: str | Path) -> str:
 def fetch_resource(res: Resource, dest: str | Path, what: str) -> Path:
     """Make dest hold the resource (download or copy), verified against its sha256; returns dest."""
     dest = Path(dest)
-    if dest.is_file() and (res.sha256 is None or sha256_file(dest) == res.sha256):
-        if res.path is None or res.sha256 is not None or _same_bytes(res.path, dest):
-            return dest
+    if dest.is_file() and (sha256_file(dest) == res.sha256 if res.sha256 else _same_bytes(res.path, dest)):
+        return dest
     log = logging.getLogger("synthhist")
     if res.url is not None:
         log.info(f"downloading {what} {res.url}")
@@ -44,6 +43,8 @@ def fetch_resource(res: Resource, dest: str | Path, what: str) -> Path:
             try:
                 download(res.url, dest, size=res.size, progress=bar.update)
             except DownloadError as e:
+                if isinstance(e, SizeMismatch) and e.head.startswith(LFS_MAGIC):
+                    raise UserError(_lfs_message(what, res.url)) from None
                 raise UserError(f"{what}: {e}") from None
     else:
         _check_not_lfs(res.path, what, res.path)
@@ -51,8 +52,8 @@ def fetch_resource(res: Resource, dest: str | Path, what: str) -> Path:
             shutil.copyfileobj(src, out)
     try:
         _check_not_lfs(dest, what, res.url or res.path)
-        got = sha256_file(dest)
-        if res.sha256 is not None and got != res.sha256:
+        got = res.sha256 and sha256_file(dest)
+        if got != res.sha256:
             raise UserError(f"{what}: sha256 mismatch for {res.url or res.path} (expected {res.sha256}, got {got})")
     except UserError:
         dest.unlink()
@@ -102,10 +103,15 @@ def _check_not_lfs(path: Path, what: str, source: object) -> None:
     with open(path, "rb") as f:
         head = f.read(len(LFS_MAGIC))
     if head == LFS_MAGIC:
-        raise UserError(f"{what} from {source} is a Git LFS pointer, not the file itself; "
-                        "fetch the real file (git lfs pull, or the repository's /raw/ URL)")
+        raise UserError(_lfs_message(what, source))
 
 
-def _same_bytes(a: Path, b: Path) -> bool:
-    """True when two files have identical content."""
-    return a.stat().st_size == b.stat().st_size and sha256_file(a) == sha256_file(b)
+def _lfs_message(what: str, source: object) -> str:
+    """The error for a Git LFS pointer served or stored instead of the real file."""
+    return (f"{what} from {source} is a Git LFS pointer, not the file itself; "
+            "fetch the real file (git lfs pull, or the repository's /raw/ URL)")
+
+
+def _same_bytes(a: Path | None, b: Path) -> bool:
+    """True when a is a file with the same content as b."""
+    return a is not None and a.stat().st_size == b.stat().st_size and sha256_file(a) == sha256_file(b)

@@ -51,11 +51,20 @@ def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, 
             "slideflow_kwargs": sf}
 
 
-def tiles_ready(exp, outdir: Path | None) -> bool:
-    """True when the project's tile folder already holds TFRecords (train from them; no slides needed)."""
+def prepare_gan_project(exp_path: Path, outdir: Path | None, download: bool, md5: bool, extract_only: bool,
+                        workers: int | None):
+    """Load a GAN config and prepare its project; tile extraction is skipped when TFRecords are already there."""
+    from synthhist.config import load_experiment
+    from synthhist.wsi.prepare import prepare_project
     from synthhist.wsi.project import Project
 
-    return any(Project(Path(outdir or exp.name).resolve(), exp).tfrecord_dir.glob("*.tfrecords"))
+    exp = load_experiment(exp_path)
+    if exp.kind != "gan":
+        raise UserError(f"{exp_path} is a {exp.kind} config; use train_classifier.py")
+    have_tiles = any(Project(Path(outdir or exp.name).resolve(), exp).tfrecord_dir.glob("*.tfrecords"))
+    project = prepare_project(exp, outdir, download=download, md5=md5, workers=workers,
+                              extract=extract_only or not have_tiles)
+    return exp, project
 
 
 def train_from_experiment(project, exp, **cli_overrides) -> Path | None:

@@ -107,7 +107,10 @@ def validate(opts: TrainOptions, world_size: int) -> None:
 
 
 def training_options(f):
-    """click decorator adding the GAN training options (defaults None = experiment config, then spec 2.1)."""
+    """click decorator adding the GAN training options (defaults None = experiment config, then spec 2.1).
+
+    --workers (DataLoader workers per process, default 3) comes with the shared project options.
+    """
     opts = [
         click.option("--kimg", type=float, help="Training length in thousands of images [config, 25000]."),
         click.option("--batch", type=int, help="Total batch size per iteration [config, 32]."),
@@ -127,7 +130,6 @@ def training_options(f):
         click.option("--glr", type=float, help="G learning rate [0.002]."),
         click.option("--dlr", type=float, help="D learning rate [0.002]."),
         click.option("--fp32", is_flag=True, default=None, help="Disable fp16 in the top resolutions."),
-        click.option("--workers", type=int, help="DataLoader workers per process [3]."),
         click.option("--metrics", type=click.Choice(["none", "fid50k_full"]), help="Metrics at snapshots [none]."),
         click.option("--res", type=int, help="Training resolution [the config's tile_px]."),
         click.option("--dry-run", "dry_run", is_flag=True, default=None, help="Print the options and exit."),

@@ -1,0 +1,166 @@
+"""Experiment configs: the six shipped configs carry the paper's values; every bad case is one clear UserError."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from synthhist.config import load_experiment
+from synthhist.errors import UserError
+
+CONFIGS = sorted((ROOT / "experiment").glob("*/*.json"))
+SHA = "0" * 64
+
+
+def test_six_configs_with_paper_values():
+    exps = {p.stem: load_experiment(p) for p in CONFIGS}
+    assert sorted(exps) == ["breast_er_classifier", "breast_er_gan", "lung_adeno_squam_classifier",
+                            "lung_adeno_squam_gan", "thyroid_brs_classifier", "thyroid_brs_gan"]
+    tile_kwargs = {"qc": "both", "grayspace_fraction": 1, "roi_method": "inside", "img_format": "png"}
+    for stem, e in exps.items():
+        assert e.kind == stem.rsplit("_", 1)[1] and e.tile_kwargs == tile_kwargs
+        assert e.annotations.url.startswith("https://raw.githubusercontent.com/jamesdolezal/synthetic-histology/")
+        assert len(e.annotations.sha256) == 64 and e.rois.size > 1_000_000
+        if e.kind == "classifier":
+            assert (e.tile_px, e.tile_um, e.hp["model"], e.hp["batch_size"], e.hp["epochs"]) == (299, 302, "xception", 128, [1])
+            assert e.hp["learning_rate"] == 1e-4 and e.hp["augment"] == "xyrjb" and e.hp["normalizer"] == "reinhard_fast"
+            assert e.train_kwargs == {} and e.gan_kwargs == {}
+        else:
+            assert e.tile_px == 512 and e.hp == {} and e.gan_kwargs["cfg"] == "stylegan2"
+    g = {k: (e.tile_um, e.gan_kwargs["gamma"], e.gan_kwargs["batch"], e.gan_kwargs["gpus"], e.gan_kwargs["kimg"])
+         for k, e in exps.items() if e.kind == "gan"}
+    assert g == {"breast_er_gan": (400, 1.6384, 32, 4, 10000), "lung_adeno_squam_gan": (400, 1.6384, 32, 4, 25000),
+                 "thyroid_brs_gan": (302, 3.2768, 16, 2, 12720)}
+    assert exps["thyroid_brs_classifier"].outcome == "brs" and exps["thyroid_brs_gan"].outcome == "brs_class"
+    assert exps["thyroid_brs_classifier"].hp["loss"] == "mean_squared_error"
+    assert exps["thyroid_brs_classifier"].hp["training_balance"] == "patient"
+    assert exps["lung_adeno_squam_classifier"].hp["training_balance"] == "category"
+    assert exps["breast_er_gan"].outcome == "ER_Status_By_IHC" and exps["lung_adeno_squam_gan"].outcome == "subtype"
+    assert {e.name for e in exps.values()} == {"TCGA_BRCA", "TCGA_LUNG", "TCGA_THCA"}
+    assert exps["thyroid_brs_gan"].tile_label == "512px_302um"
+
+
+@pytest.fixture
+def gan_cfg():
+    return json.loads((ROOT / "experiment/lung/lung_adeno_squam_gan.json").read_text())
+
+
+@pytest.fixture
+def clf_cfg():
+    return json.loads((ROOT / "experiment/thyroid/thyroid_brs_classifier.json").read_text())
+
+
+def _load(tmp_path, cfg, name="exp.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(cfg) if not isinstance(cfg, str) else cfg)
+    return load_experiment(path)
+
+
+def _set(cfg, dotted, value):
+    cfg = copy.deepcopy(cfg)
+    *parents, last = dotted.split(".")
+    d = cfg
+    for p in parents:
+        d = d[p]
+    if value is _DELETE:
+        del d[last]
+    else:
+        d[last] = value
+    return cfg
+
+
+_DELETE = object()
+
+GAN_BAD = [
+    ("colour", "blue", "unknown key colour"),
+    ("gan_kwargs.lr", 0.1, "unknown key gan_kwargs.lr"),
+    ("tile_kwargs.stride", 2, "unknown key tile_kwargs.stride"),
+    ("annotations.md5", "x", "unknown key annotations.md5"),
+    ("tile_px", "512", "tile_px must be an integer"),
+    ("tile_px", 512.0, "tile_px must be an integer"),
+    ("tile_px", True, "tile_px must be an integer"),
+    ("tile_um", "400", "tile_um must be a number"),
+    ("tile_um", -1, "tile_um must be positive"),
+    ("gan_kwargs.batch", "32", "gan_kwargs.batch must be an integer"),
+    ("gan_kwargs.gamma", None, "gan_kwargs.gamma must be a number"),
+    ("gan_kwargs.gpus", 3, "gan_kwargs.batch (32) must be a multiple of gpus (3)"),
+    ("gan_kwargs.cfg", "stylegan3-t", "gan_kwargs.cfg must be one of stylegan2"),
+    ("tile_kwargs.roi_method", "middle", "tile_kwargs.roi_method must be one of"),
+    ("tile_kwargs.grayspace_fraction", 2, "tile_kwargs.grayspace_fraction must be in [0, 1]"),
+    ("outcome", _DELETE, "missing key outcome"),
+    ("gan_kwargs.kimg", _DELETE, "missing key gan_kwargs.kimg"),
+    ("gan_kwargs", _DELETE, "gan_kwargs is required for kind 'gan'"),
+    ("kind", "vae", "kind must be one of gan, classifier"),
+    ("name", "../evil", "name must be letters"),
+    ("hp", {}, "hp belongs in a classifier config"),
+    ("annotations.sha256", _DELETE, "annotations.sha256 is required with annotations.url"),
+    ("annotations.sha256", "ABC", "annotations.sha256 must be 64 lowercase hex digits"),
+    ("annotations.url", "ftp://x/y.csv", "annotations.url must start with http"),
+    ("annotations", "missing.csv", "annotations.path: file not found"),
+    ("annotations", {"path": "missing.csv", "url": "https://x/y.csv", "sha256": SHA}, "exactly one of 'url' or 'path'"),
+    ("rois", {"path": "nope.tar.gz"}, "rois.path: file not found"),
+    ("rois.filename", "../x.tar.gz", "rois.filename must be a plain file name"),
+    ("rois.size", "9", "rois.size must be an integer"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", GAN_BAD, ids=[f"{k}={v!r}"[:40] for k, v, _ in GAN_BAD])
+def test_bad_gan_config(tmp_path, gan_cfg, key, value, message):
+    with pytest.raises(UserError, match="exp.json: ") as e:
+        _load(tmp_path, _set(gan_cfg, key, value))
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+CLF_BAD = [
+    ("hp.dropout", "0.1", "hp.dropout must be a number"),
+    ("hp.early_stop", 0, "hp.early_stop must be true/false"),
+    ("hp.epochs", 1, "hp.epochs must be a list"),
+    ("hp.epochs", [0], "hp.epochs must be a non-empty list of positive integers"),
+    ("hp.optimiser", "Adam", "unknown key hp.optimiser"),
+    ("hp.learning_rate", _DELETE, "missing key hp.learning_rate"),
+    ("hp.training_balance", "sites", "hp.training_balance must be one of"),
+    ("hp.normalizer", 3, "hp.normalizer must be a string or null"),
+    ("hp", _DELETE, "hp is required for kind 'classifier'"),
+    ("gan_kwargs", {"batch": 1}, "gan_kwargs belongs in a GAN config"),
+    ("train_kwargs.k", 3, "unknown key train_kwargs.k"),
+    ("train_kwargs.val_strategy", "random", "train_kwargs.val_strategy must be one of"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", CLF_BAD, ids=[f"{k}={v!r}"[:40] for k, v, _ in CLF_BAD])
+def test_bad_classifier_config(tmp_path, clf_cfg, key, value, message):
+    with pytest.raises(UserError) as e:
+        _load(tmp_path, _set(clf_cfg, key, value))
+    assert message in str(e.value)
+
+
+def test_not_json_and_not_found(tmp_path):
+    with pytest.raises(UserError, match="exp.json: not valid JSON"):
+        _load(tmp_path, "{name: ")
+    with pytest.raises(UserError, match="must be a JSON object"):
+        _load(tmp_path, "[1]")
+    with pytest.raises(UserError, match="experiment config not found"):
+        load_experiment(tmp_path / "nope.json")
+
+
+def test_local_paths_resolve_against_the_config(tmp_path, gan_cfg):
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels/my.csv").write_text("patient,slide,subtype\n")
+    (tmp_path / "cfg").mkdir()
+    cfg = _set(_set(gan_cfg, "annotations", "../labels/my.csv"), "rois", None)
+    e = _load(tmp_path / "cfg", cfg)
+    assert e.annotations.path == (tmp_path / "labels/my.csv").resolve() and e.annotations.url is None
+    assert e.annotations.filename == "my.csv" and e.rois is None and e.base_dir == (tmp_path / "cfg").resolve()
+    e = _load(tmp_path / "cfg", _set(cfg, "annotations", {"path": "../labels/my.csv", "filename": "labels.csv"}))
+    assert e.annotations.filename == "labels.csv"
+
+
+def test_script_reports_bad_config_in_one_line(tmp_path, gan_cfg, script):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_set(gan_cfg, "gan_kwargs.batch", "32")))
+    proc = script("train_gan.py", "--exp", path, "--outdir", tmp_path / "p", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "Error: bad.json: gan_kwargs.batch must be an integer, got \"32\""
+    assert not (tmp_path / "p").exists()

@@ -1,0 +1,198 @@
+"""Tile extraction on small synthetic pyramidal slides: geometry, ROI, QC, filters, bad input, resume."""
+
+import io
+import json
+import re
+
+import numpy as np
+import openslide
+import pytest
+from PIL import Image
+from slide_fixtures import HEIGHT, WIDTH, quadrant_slide, tissue_slide, write_roi_csv
+
+from synthhist.errors import UserError
+from synthhist.wsi.extract import extract_tiles
+from synthhist.wsi.geometry import choose_level, tile_geometry
+from synthhist.wsi.roi import points_in_polygons, read_rois
+from synthhist.wsi.tfrecord import read_index, read_tfrecord
+
+NO_FILTERS = dict(grayspace_fraction=1.0, whitespace_fraction=1.0)
+
+
+@pytest.fixture(scope="module")
+def slides(tmp_path_factory):
+    d = tmp_path_factory.mktemp("slides")
+    return {"quad": quadrant_slide(d / "quad.tif"), "tissue": tissue_slide(d / "tissue.tif", seed=1),
+            "nompp": tissue_slide(d / "nompp.tif", mpp=None)}
+
+
+def _tiles(path):
+    recs = list(read_tfrecord(path))
+    return {(r["loc_x"], r["loc_y"]): np.asarray(Image.open(io.BytesIO(r["image_raw"]))) for r in recs}
+
+
+def _block_centres(x0, x1, y0, y1, full=256):
+    return {(x + full // 2, y + full // 2) for x in range(x0, x1, full) for y in range(y0, y1, full)}
+
+
+# --- geometry ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mpp,tile_px,tile_um,level,extract", [
+    (0.2520, 299, 302, 1, 299), (0.2500, 299, 302, 1, 302), (0.2527, 299, 302, 0, 1195), (0.504, 299, 302, 0, 599),
+    (0.25, 512, 400, 0, 1600), (0.25, 512, 302, 0, 1208)])
+def test_spec_worked_examples(mpp, tile_px, tile_um, level, extract):
+    g = tile_geometry((50_000, 40_000), (1.0, 4.0, 16.0, 32.0), mpp, tile_px, tile_um)
+    assert (g.level, g.extract_px) == (level, extract)
+    assert g.xs[1] == g.full_extract_px == int(tile_um / mpp) and g.xs[-1] + g.full_extract_px <= 50_000
+
+
+def test_choose_level_is_strictly_smaller():
+    assert choose_level((1.0, 4.0, 16.0), 4.0) == 0
+    assert choose_level((1.0, 4.0, 16.0), 4.01) == 1
+    assert choose_level((1.0, 4.0, 16.0), 100) == 2
+    assert choose_level((1.0, 4.0, 16.0), 0.5) == 0
+
+
+def test_grid_positions_and_pixels(slides, tmp_path):
+    # 64 px / 128 um at 0.5 um/px: 256 level-0 px per tile, ds 4 -> level 0, read 256 -> resize to 64
+    rep = extract_tiles([slides["tissue"]], tmp_path, 64, 128, workers=1, **NO_FILTERS)
+    assert rep.loc[0, "status"] == "extracted" and rep.loc[0, "grid_tiles"] == 6 * 4 == rep.loc[0, "tiles_kept"]
+    tiles = _tiles(tmp_path / "tissue.tfrecords")
+    assert set(tiles) == _block_centres(0, 1536, 0, 1024)   # loc = centre in level-0 px
+    osr = openslide.OpenSlide(str(slides["tissue"]))
+    want = osr.read_region((256, 512), 0, (256, 256)).convert("RGB").resize((64, 64), Image.LANCZOS)
+    np.testing.assert_array_equal(tiles[(384, 640)], np.asarray(want))
+    # 64 px / 128.5 um: 257 px, ds 4.016 -> level 1, read int(257 // 4) = 64 px, no resize; tiles fully inside
+    rep = extract_tiles([slides["tissue"]], tmp_path / "l1", 64, 128.5, workers=1, **NO_FILTERS)
+    assert rep.loc[0, "tiles_kept"] == 5 * 3   # x: 0..1279 (+257 <= 1536), y: 0..514 (+257 <= 1024)
+    tiles = _tiles(tmp_path / "l1" / "tissue.tfrecords")
+    assert set(tiles) == {(x + 128, y + 128) for x in range(0, 1280, 257) for y in range(0, 515, 257)}
+    np.testing.assert_array_equal(tiles[(257 + 128, 514 + 128)],
+                                  np.asarray(osr.read_region((257, 514), 1, (64, 64)).convert("RGB")))
+    manifest = json.loads((tmp_path / "l1" / "manifest.json").read_text())
+    assert manifest == {"tissue.tfrecords": {"total": 15}}
+    assert len(read_index(tmp_path / "l1" / "tissue.tfrecords")) == 15
+
+
+# --- ROI -----------------------------------------------------------------------------------------
+
+
+def test_roi_methods(slides, tmp_path):
+    roi = tmp_path / "roi"
+    # a rectangle around x 1024-2048 (all rows) + a 2-point "polygon" that must be ignored
+    write_roi_csv(roi / "quad.csv", {"ROI_0": [(1000, -10), (2050, -10), (2050, 2100), (1000, 2100)],
+                                     "ROI_1": [(0, 0), (500, 500)]})
+    assert len(read_rois(roi / "quad.csv", "quad")) == 1
+    got = {}
+    for method in ("inside", "outside", "auto", "ignore"):
+        rep = extract_tiles([slides["quad"]], tmp_path / method, 64, 128, roi_dir=roi, roi_method=method,
+                            workers=1, **NO_FILTERS)
+        got[method] = set(_tiles(tmp_path / method / "quad.tfrecords"))
+        assert rep.loc[0, "tiles_kept"] + rep.loc[0, "dropped_roi"] == 96
+    assert got["inside"] == _block_centres(1024, 2048, 0, 2048) == got["auto"]
+    assert got["outside"] == got["ignore"] - got["inside"] and len(got["ignore"]) == 96
+    # auto without an ROI file = whole slide; inside without one = skipped, with the reason
+    rep = extract_tiles([slides["tissue"]], tmp_path / "auto2", 64, 128, roi_dir=roi, workers=1, **NO_FILTERS)
+    assert rep.loc[0, "tiles_kept"] == 24
+
+
+def test_point_in_polygon_concave():
+    u_shape = np.array([(0, 0), (30, 0), (30, 30), (20, 30), (20, 10), (10, 10), (10, 30), (0, 30)], float)
+    pts = np.array([(5, 5), (15, 20), (25, 25), (15, 5), (35, 5), (-1, 5)], float)
+    assert points_in_polygons(pts, [u_shape]).tolist() == [True, False, True, True, False, False]
+
+
+# --- QC and pixel filters --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method,dropped_blocks", [
+    ("otsu", ["blank", "gray", "white"]), ("blur", ["blank", "blurred"]), ("both", ["blank", "gray", "white", "blurred"])])
+def test_qc_modes(slides, tmp_path, method, dropped_blocks):
+    rep = extract_tiles([slides["quad"]], tmp_path, 64, 128, qc=method, workers=1, **NO_FILTERS)
+    blocks = {"blank": (0, 1024, 0, 1024), "blurred": (2048, 3072, 0, 1024), "gray": (0, 1024, 1024, 2048),
+              "white": (2048, 3072, 1024, 2048)}
+    want = _block_centres(0, WIDTH, 0, HEIGHT)
+    for b in dropped_blocks:
+        want -= _block_centres(*blocks[b])
+    assert set(_tiles(tmp_path / "quad.tfrecords")) == want
+    assert rep.loc[0, "dropped_qc"] == 16 * len(dropped_blocks)
+
+
+def test_whitespace_and_grayspace(slides, tmp_path):
+    rep = extract_tiles([slides["quad"]], tmp_path, 64, 128, grayspace_fraction=0.6, whitespace_fraction=0.5,
+                        workers=1)
+    r = rep.iloc[0]
+    assert (r.dropped_whitespace, r.dropped_grayspace, r.tiles_kept) == (32, 16, 48)   # blank+white, gray
+    assert set(_tiles(tmp_path / "quad.tfrecords")) == _block_centres(1024, 3072, 0, 1024) | _block_centres(1024, 2048, 1024, 2048)
+    # the defaults: grayspace filter on (0.6), whitespace off (1.0) -> unsaturated blank/gray/white blocks go
+    rep = extract_tiles([slides["quad"]], tmp_path / "d", 64, 128, workers=1)
+    assert (rep.loc[0, "dropped_grayspace"], rep.loc[0, "dropped_whitespace"], rep.loc[0, "tiles_kept"]) == (48, 0, 48)
+
+
+def test_jpeg_tiles(slides, tmp_path):
+    extract_tiles([slides["tissue"]], tmp_path, 32, 64, img_format="jpg", workers=1)
+    rec = next(read_tfrecord(tmp_path / "tissue.tfrecords"))
+    assert rec["image_raw"][:2] == b"\xff\xd8" and Image.open(io.BytesIO(rec["image_raw"])).size == (32, 32)
+
+
+# --- bad input, parallel runs, resume ----------------------------------------------------------------
+
+
+def test_bad_slides_are_reported_and_the_rest_continue(slides, tmp_path):
+    bad = tmp_path / "in"
+    bad.mkdir()
+    (bad / "garbage.svs").write_bytes(b"not a slide at all" * 100)
+    data = slides["tissue"].read_bytes()
+    (bad / "truncated.tif").write_bytes(data[: len(data) // 3])
+    roi = tmp_path / "roi"
+    (roi / "badroi.csv").parent.mkdir()
+    (roi / "badroi.csv").write_text("name,x,y\nA,1,2\n")
+    badroi = tissue_slide(bad / "badroi.tif")
+    tiny = tissue_slide(bad / "tiny.tif", width=100, height=100)
+    inputs = [bad / "garbage.svs", bad / "truncated.tif", slides["nompp"], badroi, tiny, slides["tissue"]]
+    rep = extract_tiles(inputs, tmp_path / "out", 64, 128, roi_dir=roi, workers=2, **NO_FILTERS)
+    r = rep.set_index("slide")
+    assert r.loc["tissue", "status"] == "extracted" and r.loc["tissue", "tiles_kept"] == 24
+    for name, pattern in [("garbage", "garbage is unreadable"), ("truncated", "truncated"),
+                          ("nompp", "slide nompp has no MPP"), ("badroi", "badroi.*lacks column.*roi_name"),
+                          ("tiny", "tiny.*smaller than one 256 px tile")]:
+        assert r.loc[name, "status"] == "skipped", name
+        assert re.search(pattern, r.loc[name, "reason"]), (name, r.loc[name, "reason"])
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.tfrecords")) == ["tissue.tfrecords"]
+    saved = list((tmp_path / "out" / "reports").glob("*.csv"))
+    assert len(saved) == 1 and "no MPP" in saved[0].read_text()
+
+
+def test_zero_tiles_is_never_silent(slides, tmp_path):
+    roi = tmp_path / "roi"
+    write_roi_csv(roi / "tissue.csv", {"far": [(5000, 5000), (6000, 5000), (6000, 6000)]})
+    with pytest.raises(UserError, match="no tiles extracted.*no tile kept of 24.*roi 24"):
+        extract_tiles([slides["tissue"]], tmp_path / "o", 64, 128, roi_dir=roi, roi_method="inside", workers=1)
+    with pytest.raises(UserError, match="no ROI file"):
+        extract_tiles([slides["quad"]], tmp_path / "o2", 64, 128, roi_dir=roi, roi_method="inside", workers=1)
+    assert not list((tmp_path / "o").glob("*.tfrecords"))
+
+
+def test_option_errors(slides, tmp_path):
+    for kwargs, msg in [({"roi_method": "inside"}, "needs an ROI folder"), ({"qc": "magic"}, "unknown qc"),
+                        ({"img_format": "gif"}, "unknown img_format"), ({"roi_dir": tmp_path / "x"}, "ROI folder not found"),
+                        ({"roi_method": "sideways"}, "unknown roi_method")]:
+        with pytest.raises(UserError, match=msg):
+            extract_tiles([slides["tissue"]], tmp_path, 64, 128, **kwargs)
+    with pytest.raises(UserError, match="share the name"):
+        extract_tiles([slides["tissue"], tmp_path / "tissue.svs"], tmp_path, 64, 128)
+
+
+def test_resume_skips_finished_and_redoes_interrupted(slides, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".quad.tfrecords.abc.tmp").write_bytes(b"half a slide")   # an interrupted earlier run
+    extract_tiles([slides["tissue"]], out, 64, 128, workers=1)
+    before = (out / "tissue.tfrecords").stat().st_mtime_ns
+    rep = extract_tiles([slides["tissue"], slides["quad"]], out, 64, 128, workers=2)
+    r = rep.set_index("slide")
+    assert r.loc["tissue", "status"] == "done before" and r.loc["tissue", "tiles_kept"] == 24
+    assert r.loc["quad", "status"] == "extracted" and (out / "tissue.tfrecords").stat().st_mtime_ns == before
+    assert json.loads((out / "manifest.json").read_text()) == {"quad.tfrecords": {"total": 48},
+                                                               "tissue.tfrecords": {"total": 24}}
