@@ -32,11 +32,12 @@ def png(img: np.ndarray) -> bytes:
 
 def make_project(root: Path, px: int = 16, slides_per_class: dict | None = None, tiles: int = 12,
                  gan_kwargs: dict | None = None, name: str = "TINY", tile_px: int | None = None,
-                 tile_um: float = 100.0, seed: int = 0) -> SimpleNamespace:
+                 tile_um: float = 100.0, seed: int = 0, no_tiles: tuple = ()) -> SimpleNamespace:
     """Write root/{labels.csv, tfrecords/<px>px_<um>um/*.tfrecords, tiny_gan.json}; return paths.
 
     slides_per_class maps class name -> number of slides (colour from COLOURS, grey for others);
-    tile_px (config) may differ from px (tiles written) to make a wrong-size dataset.
+    tile_px (config) may differ from px (tiles written) to make a wrong-size dataset; classes in no_tiles
+    are annotated but get no TFRecords.
     """
     rng = np.random.default_rng(seed)
     slides_per_class = {"blue": 2, "red": 2} if slides_per_class is None else slides_per_class
@@ -50,7 +51,7 @@ def make_project(root: Path, px: int = 16, slides_per_class: dict | None = None,
             slide = f"{cls}-{i}"
             rows.append(f"P{slide},{slide},{cls}")
             rgb = COLOURS.get(cls, (128, 128, 128))
-            if tiles:
+            if tiles and cls not in no_tiles:
                 write_tfrecord(tfr / f"{slide}.tfrecords",
                                ({"slide": slide, "image_raw": png(texture(rng, rgb, px)), "loc_x": j, "loc_y": 0}
                                 for j in range(tiles)))
@@ -70,5 +71,5 @@ def experiment(cfg: dict) -> SimpleNamespace:
                            tile_um=cfg["tile_um"], gan_kwargs=dict(cfg["gan_kwargs"]))
 
 
-# Options for CPU tests: tiny networks, fp32, no DataLoader workers.
-TINY = ["--cbase", "256", "--cmax", "32", "--map", "2", "--workers", "0", "--fp32"]
+# Options for CPU tests: tiny networks, fp32, one DataLoader worker.
+TINY = ["--cbase", "256", "--cmax", "32", "--map", "2", "--workers", "1", "--fp32"]

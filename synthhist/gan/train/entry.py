@@ -12,7 +12,7 @@ from synthhist.fileio import next_run_dir
 from synthhist.gan.train import rundir
 from synthhist.gan.train.data import load_gan_dataset
 from synthhist.gan.train.distributed import init_distributed, shutdown
-from synthhist.gan.train.loop import Start, network_kwargs, training_loop
+from synthhist.gan.train.loop import Start, network_kwargs, setup_state, training_loop
 from synthhist.gan.train.options import TrainOptions, resolve_options, validate
 
 log = logging.getLogger("synthhist")
@@ -53,17 +53,19 @@ def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, 
 
 def prepare_gan_project(exp_path: Path, outdir: Path | None, download: bool, md5: bool, extract_only: bool,
                         workers: int | None):
-    """Load a GAN config and prepare its project; tile extraction is skipped when TFRecords are already there."""
+    """Load a GAN config and prepare its project; tile extraction is skipped when there are TFRecords but no slides."""
     from synthhist.config import load_experiment
     from synthhist.wsi.prepare import prepare_project
-    from synthhist.wsi.project import Project
+    from synthhist.wsi.project import SLIDE_EXTENSIONS, Project
 
     exp = load_experiment(exp_path)
     if exp.kind != "gan":
         raise UserError(f"{exp_path} is a {exp.kind} config; use train_classifier.py")
-    have_tiles = any(Project(Path(outdir or exp.name).resolve(), exp).tfrecord_dir.glob("*.tfrecords"))
+    planned = Project(Path(outdir or exp.name).resolve(), exp)
+    have_tiles = any(planned.tfrecord_dir.glob("*.tfrecords"))
+    have_slides = any(p.suffix.lower() in SLIDE_EXTENSIONS for p in planned.slides_dir.glob("**/*"))
     project = prepare_project(exp, outdir, download=download, md5=md5, workers=workers,
-                              extract=extract_only or not have_tiles)
+                              extract=extract_only or download or have_slides or not have_tiles)
     return exp, project
 
 
@@ -88,6 +90,7 @@ def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
                 print(json.dumps(options, indent=2))
                 print(f"dry run: would train in {run_dir or next_run_dir(gan_dir, exp.name)}")
             return None
+        ts = setup_state(opts, ds.c_dim, d, start)  # checks a resume source before anything is written
         continuing = run_dir is not None
         if d.is_main:
             from synthhist.cli import setup_logging
@@ -102,7 +105,7 @@ def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
             if start.kind != "fresh":
                 log.info(f"resuming from {start.path} ({start.kind}"
                          + (f", kimg {start.state['cur_nimg'] / 1000:g})" if start.state else ")"))
-        training_loop(opts, ds, run_dir, d, start, exp.tile_um)
+        training_loop(opts, ds, run_dir, d, ts, start, exp.tile_um)
         return run_dir
     finally:
         shutdown()

@@ -132,6 +132,9 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
     from synthhist.gan import Discriminator, Generator, load_network
 
     device = d.device
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(opts.seed)  # identical init on every rank; rank 0's weights are broadcast anyway
     G_kwargs, D_kwargs = network_kwargs(opts, c_dim)
     G = Generator(**G_kwargs).train().requires_grad_(False).to(device)
@@ -172,14 +175,10 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
     return ts
 
 
-def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, start: Start,
+def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts: TrainState, start: Start,
                   tile_um: float | None) -> dict:
-    """Train until opts.kimg; rank 0 writes log.jsonl, grids and snapshots into run_dir. Returns the last stats."""
+    """Train ts until opts.kimg; rank 0 writes log.jsonl, grids and snapshots into run_dir. Returns the last stats."""
     device = d.device
-    torch.backends.cudnn.benchmark = True
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    ts = setup_state(opts, ds.c_dim, d, start)
     G, D, G_ema, augment_pipe, loss = ts.G, ts.D, ts.G_ema, ts.augment_pipe, ts.loss
     cur_nimg, batch_idx = ts.cur_nimg, ts.batch_idx
     phases = [("Gmain", G, "G", 1), ("Greg", G, "G", opts.G_reg_interval),
