@@ -69,3 +69,19 @@ def agree(flag: bool, d: Dist) -> bool:
     t = torch.tensor([float(flag)], device=d.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def same_on_all(modules: dict[str, torch.nn.Module], d: Dist) -> list[str]:
+    """Names of modules whose parameters differ from rank 0's on any process (reference consistency check)."""
+    if d.world_size == 1:
+        return []
+    bad = []
+    for name, m in modules.items():
+        flat = torch.cat([p.detach().flatten() for p in m.parameters()])
+        ref = flat.clone()
+        dist.broadcast(ref, src=0)
+        differs = torch.tensor([float(not torch.equal(ref, flat))], device=d.device)
+        dist.all_reduce(differs, op=dist.ReduceOp.MAX)
+        if differs.item():
+            bad.append(name)
+    return bad

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from synthhist.gan.train import rundir
 from synthhist.gan.train.augment import AugmentPipe, ada_adjust
 from synthhist.gan.train.data import GanDataset, fake_labels, real_batches
-from synthhist.gan.train.distributed import Dist, agree, all_reduce_mean, broadcast_module
+from synthhist.gan.train.distributed import Dist, agree, all_reduce_mean, broadcast_module, same_on_all
 from synthhist.gan.train.loss import StyleGAN2Loss
 from synthhist.gan.train.options import TrainOptions
 
@@ -263,7 +263,14 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
                      f"augment {last['augment_p']:.3f}  mem {last['mem_cpu_peak_gb']:.2f} GB")
             bar.refresh()
             stats_log.write(last)
-        if d.is_main and (done or cur_tick % opts.snap == 0):
+        snapshot_now = done or cur_tick % opts.snap == 0
+        if snapshot_now and d.world_size > 1:
+            bad = same_on_all({"G": G, "D": D, "G_ema": G_ema}, d)
+            if bad:
+                raise RuntimeError(f"processes disagree on the weights of {', '.join(bad)}")
+            if d.is_main:
+                log.info(f"weights of G, D, G_ema identical on all {d.world_size} processes")
+        if d.is_main and snapshot_now:
             ts.cur_nimg, ts.batch_idx = cur_nimg, batch_idx
             state = ts.snapshot()
             snap = rundir.save_snapshot(run_dir, G_ema, G, D, float(augment_pipe.p) if augment_pipe is not None else None,
