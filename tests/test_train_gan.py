@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -20,11 +21,27 @@ def _runs(p):
     return sorted(d for d in p.gan_dir.iterdir() if d.is_dir())
 
 
-def test_trains_and_writes_a_loadable_snapshot(tmp_path, script):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short training run (2 ticks, a snapshot each), shared read-only; tests copy it."""
+    from conftest import run_script
+
+    p = make_project(tmp_path_factory.mktemp("trained"))
+    _train(run_script, p, "--aug", "fixed", "--p", "0.3")
+    return p
+
+
+def _copy(trained, tmp_path):
+    shutil.copytree(trained.root, tmp_path / "project")
+    return SimpleNamespace(**{
+        k: (tmp_path / "project" / v.relative_to(trained.root)) if hasattr(v, "relative_to") else v
+        for k, v in vars(trained).items()})
+
+
+def test_trains_and_writes_a_loadable_snapshot(trained):
     from synthhist.gan import load_network
 
-    p = make_project(tmp_path)
-    _train(script, p)
+    p = trained
     run, = _runs(p)
     assert run.name == "00000-TINY"
     opts = json.loads((run / "training_options.json").read_text())
@@ -45,14 +62,13 @@ def test_trains_and_writes_a_loadable_snapshot(tmp_path, script):
     assert not list(run.glob(".*"))  # no temporary leftovers
 
 
-def test_resume_latest_continues_with_identical_state(tmp_path, script):
+def test_resume_latest_continues_with_identical_state(trained, tmp_path, script):
     from synthhist.gan.train.distributed import Dist
     from synthhist.gan.train.loop import Start, setup_state
     from synthhist.gan.train.options import resolve_options, validate
     from synthhist.gan.train.rundir import list_snapshots, read_state
 
-    p = make_project(tmp_path)
-    _train(script, p, "--aug", "fixed", "--p", "0.3")
+    p = _copy(trained, tmp_path)
     run, = _runs(p)
     snap = list_snapshots(run)[-1]
     state = read_state(snap)
@@ -83,16 +99,15 @@ def test_resume_latest_continues_with_identical_state(tmp_path, script):
     assert read_state(list_snapshots(run)[-1])["cur_nimg"] == 32
 
 
-def test_killed_run_resumes_from_last_complete_snapshot(tmp_path, script):
-    p = make_project(tmp_path)
-    _train(script, p)
+def test_killed_run_resumes_from_last_complete_snapshot(trained, tmp_path, script):
+    p = _copy(trained, tmp_path)
     run, = _runs(p)
     # A kill during the next snapshot leaves a temp folder and a cut log line: both are ignored/cleaned.
     (run / ".network-snapshot-000000.tmp123").mkdir()
     (run / ".network-snapshot-000000.tmp123" / "network.json").write_text("{")
     with open(run / "log.jsonl", "a") as f:
         f.write('{"kimg": 0.02')
-    _train(script, p, "--resume", "latest", "--kimg", "0.024")
+    _train(script, p, "--aug", "fixed", "--p", "0.3", "--resume", "latest", "--kimg", "0.024")
     assert not list(run.glob(".*"))
     kimgs = [json.loads(line)["kimg"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert kimgs == [0.008, 0.016, 0.024]
@@ -129,11 +144,10 @@ def test_bad_datasets(tmp_path, script, case, words):
     assert not p.gan_dir.exists() or not any(p.gan_dir.iterdir())
 
 
-def test_outdir_of_another_experiment_is_refused(tmp_path, script):
-    p = make_project(tmp_path)
-    _train(script, p)
+def test_outdir_of_another_experiment_is_refused(trained, tmp_path, script):
+    p = _copy(trained, tmp_path)
     before = sorted(x.name for x in (p.gan_dir / "00000-TINY").iterdir())
-    cfg = dict(p.cfg, name="OTHER")
+    cfg = dict(p.cfg, name="OTHER", annotations=str(p.annotations))
     other = tmp_path / "other_gan.json"
     other.write_text(json.dumps(cfg))
     proc = script("train_gan.py", "--exp", other, "--outdir", p.root, *SHORT, check=False)
@@ -142,9 +156,8 @@ def test_outdir_of_another_experiment_is_refused(tmp_path, script):
     assert _runs(p) == [p.gan_dir / "00000-TINY"]
 
 
-def test_resume_from_incompatible_network_is_refused(tmp_path, script):
-    p = make_project(tmp_path)
-    _train(script, p)
+def test_resume_from_incompatible_network_is_refused(trained, tmp_path, script):
+    p = _copy(trained, tmp_path)
     run, = _runs(p)
     proc = _train(script, p, "--resume", run / "network-snapshot-000000", "--cmax", "64", check=False)
     _fails(proc, "cannot resume")
