@@ -201,6 +201,9 @@ def test_prepare_without_slides_says_so(gdc, tmp_path):
     exp = load_experiment(write_config(tmp_path, gdc))
     with pytest.raises(UserError, match="no slides of labels.csv in .*--download"):
         prepare_project(exp, tmp_path / "proj")
+    missing = (tmp_path / "proj/logs/missing_slides.tsv").read_text().splitlines()
+    assert missing == ["slide\treason", "S1\tnot downloaded (use --download)", "S2\tnot downloaded (use --download)",
+                       "S3\tnot downloaded (use --download)"]
 
 
 def test_prepare_rejects_unknown_outcome(gdc, tmp_path):

@@ -14,6 +14,7 @@ from synthhist.errors import UserError
 from synthhist.wsi.extract import extract_tiles
 from synthhist.wsi.geometry import choose_level, tile_geometry
 from synthhist.wsi.roi import points_in_polygons, read_rois
+from synthhist.wsi.synthetic import write_synthetic_slide
 from synthhist.wsi.tfrecord import read_index, read_tfrecord
 
 NO_FILTERS = dict(grayspace_fraction=1.0, whitespace_fraction=1.0)
@@ -150,11 +151,16 @@ def test_bad_slides_are_reported_and_the_rest_continue(slides, tmp_path):
     (roi / "badroi.csv").write_text("name,x,y\nA,1,2\n")
     badroi = tissue_slide(bad / "badroi.tif")
     tiny = tissue_slide(bad / "tiny.tif", width=100, height=100)
-    inputs = [bad / "garbage.svs", bad / "truncated.tif", slides["nompp"], badroi, tiny, slides["tissue"]]
+    corrupt = write_synthetic_slide(bad / "corrupt.tif", 1536, 1024, 0.5, compression="zlib")
+    data = bytearray(corrupt.read_bytes())
+    data[len(data) // 4: len(data) // 4 + 200_000] = bytes(200_000)   # headers intact, tile data broken
+    corrupt.write_bytes(bytes(data))
+    inputs = [bad / "garbage.svs", bad / "truncated.tif", slides["nompp"], badroi, tiny, corrupt, slides["tissue"]]
     rep = extract_tiles(inputs, tmp_path / "out", 64, 128, roi_dir=roi, workers=2, **NO_FILTERS)
     r = rep.set_index("slide")
     assert r.loc["tissue", "status"] == "extracted" and r.loc["tissue", "tiles_kept"] == 24
-    for name, pattern in [("garbage", "garbage is unreadable"), ("truncated", "truncated"),
+    for name, pattern in [("garbage", "garbage is unreadable"), ("truncated", "truncated is unreadable"),
+                          ("corrupt", "corrupt failed while reading \\(OpenSlideError"),
                           ("nompp", "slide nompp has no MPP"), ("badroi", "badroi.*lacks column.*roi_name"),
                           ("tiny", "tiny.*smaller than one 256 px tile")]:
         assert r.loc[name, "status"] == "skipped", name

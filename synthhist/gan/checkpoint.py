@@ -44,8 +44,10 @@ class GanNetwork:
 def _build(kind: str, kwargs: dict, state: dict[str, torch.Tensor], source: str) -> torch.nn.Module:
     from synthhist.gan import Discriminator, Generator
 
-    net = (Generator if kind != "D" else Discriminator)(**kwargs)
-    missing, unexpected = [], []
+    try:
+        net = (Generator if kind != "D" else Discriminator)(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{source}: unsupported {kind} configuration ({e})") from None
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -185,8 +187,12 @@ def save_network(path: str | Path, G: torch.nn.Module, class_names: list[str] | 
     if class_names is not None and len(class_names) != int(G.c_dim):
         raise UserError(f"{len(class_names)} class names given for a network with {G.c_dim} classes")
     nets = {"G_ema": G, "G": G_train, "D": D}
-    tensors = {f"{name}.{k}": v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
-               for name, net in nets.items() if net is not None for k, v in net.state_dict().items()}
+    tensors, seen = {}, set()
+    for name, net in nets.items():
+        for k, v in (net.state_dict() if net is not None else {}).items():
+            v = v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
+            tensors[f"{name}.{k}"] = v.clone() if v.data_ptr() in seen else v  # safetensors refuses shared memory
+            seen.add(v.data_ptr())
     cfg = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "weights": weights.name,
         "networks": [n for n, net in nets.items() if net is not None],

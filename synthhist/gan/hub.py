@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -43,21 +44,17 @@ def _offline_hint(repo: str) -> str:
 def _list_files(repo: str, revision: str | None) -> list[str]:
     """Files of the repo from the Hub, or from the local cache when offline."""
     from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError
 
     if not constants.HF_HUB_OFFLINE:
         try:
-            return HfApi().list_repo_files(repo, revision=revision)
-        except (OSError, LocalEntryNotFoundError) + _network_errors():
-            pass  # no connection: look in the cache below
+            return [s.rfilename for s in HfApi().model_info(repo, revision=revision).siblings or []]
+        except HfHubHTTPError:
+            raise  # the Hub answered (not found, gated, ...)
+        except Exception:  # no connection (the HTTP client's own error types): look in the cache below
+            pass
     folder = Path(snapshot_download(repo, revision=revision, local_files_only=True))
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-
-
-def _network_errors() -> tuple[type, ...]:
-    import httpx
-
-    return (httpx.TransportError,)
 
 
 def _download(repo: str, filename: str, revision: str | None) -> Path:
@@ -100,6 +97,9 @@ def resolve_hf(ref: str) -> str:
                                         LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 
     repo, revision, filename = parse_hf_ref(ref)
+    hf_logger = logging.getLogger("huggingface_hub")
+    level = hf_logger.level
+    hf_logger.setLevel(logging.ERROR)  # its retry warnings would break our one-line errors
     try:
         return str(_resolve(repo, revision, filename))
     except UserError:
@@ -118,6 +118,8 @@ def resolve_hf(ref: str) -> str:
         raise UserError(f"{ref}: file not found in Hugging Face repository {repo}") from None
     except HfHubHTTPError as e:
         raise UserError(f"{ref}: Hugging Face download failed ({str(e).splitlines()[0]})") from None
-    except (OSError,) + _network_errors() as e:
-        raise UserError(f"{ref}: cannot reach the Hugging Face Hub ({type(e).__name__}): "
-                        f"{_offline_hint(repo)}") from None
+    except Exception as e:  # connection errors of the HTTP client, disk errors
+        raise UserError(f"{ref}: cannot reach the Hugging Face Hub or its cache ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}): {_offline_hint(repo)}") from None
+    finally:
+        hf_logger.setLevel(level)

@@ -42,10 +42,9 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
             w = w * gain
         x = conv(x.reshape(1, N * I, H, W), w.reshape(N * O, I, kh, kw).to(x.dtype), groups=N)
         return x.reshape(N, O, *x.shape[2:])
-    x = x * styles.to(x.dtype).reshape(N, I, 1, 1)
-    x = conv(x, weight.to(x.dtype), groups=1)
-    if coefs is not None:
-        x = x * coefs.to(x.dtype).reshape(N, O, 1, 1)
-    elif gain != 1:
-        x = x * gain
-    return x
+    x = conv(x * styles.to(x.dtype).reshape(N, I, 1, 1), weight.to(x.dtype), groups=1)
+    if coefs is None:
+        coefs = torch.full([N, O], gain, device=x.device)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return x * coefs.to(x.dtype).reshape(N, O, 1, 1)
+    return x.mul_(coefs.to(x.dtype).reshape(N, O, 1, 1))  # in place on the fresh conv output

@@ -168,9 +168,9 @@ class TorchTileDataset(torch.utils.data.IterableDataset):
             return out
         return torch.tensor(y, dtype=torch.int64)
 
-    def _item(self, rec: dict, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def _item(self, rec: dict, slide: str, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         img = augment_xyr(decode_tile(rec["image_raw"]), rng, self.augment)
-        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), self._label(rec["slide"])
+        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), self._label(slide)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = torch.utils.data.get_worker_info()
@@ -186,7 +186,7 @@ class TorchTileDataset(torch.utils.data.IterableDataset):
         def item(i: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
             f = files.get(i) or files.setdefault(i, open(self.paths[i], "rb"))
             rec = tile_record(decode_example(read_record_at(f, offset, self.paths[i])), str(self.paths[i]))
-            return self._item(rec, rng)
+            return self._item(rec, slide_name(self.paths[i]), rng)
 
         try:
             if not self.infinite:

@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
 import requests
 
@@ -67,7 +68,8 @@ def download(url: str, dest: str | Path, size: int | None = None, session: reque
             last = str(e)
             continue
         except RETRYABLE as e:
-            last = f"{type(e).__name__}: {e}"
+            log.debug(f"{url}: {e}")
+            last = _reason(e, urlparse(url).netloc)
             continue
         if done:
             break
@@ -76,6 +78,15 @@ def download(url: str, dest: str | Path, size: int | None = None, session: reque
         raise DownloadError(f"{dest.name}: download failed after {retries + 1} attempts ({last})")
     os.replace(part, dest)
     return dest
+
+
+def _reason(e: Exception, host: str) -> str:
+    """A short reason for a transient network error."""
+    if isinstance(e, requests.exceptions.ChunkedEncodingError):
+        return "connection broken mid-transfer"
+    if isinstance(e, requests.Timeout):
+        return f"timed out talking to {host}"
+    return f"cannot connect to {host}"
 
 
 def _fetch(url: str, part: Path, offset: int, size: int | None, session: requests.Session,

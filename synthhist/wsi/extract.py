@@ -96,8 +96,10 @@ def _read_tile(osr: openslide.OpenSlide, x: int, y: int, level: int, extract_px:
 
 
 def _encode(tile: np.ndarray, fmt: str) -> bytes:
+    """PNG at zlib level 1 (about 3x faster than level 6 on tissue, files ~10% larger) or JPEG quality 100."""
     buf = io.BytesIO()
-    Image.fromarray(tile).save(buf, format=IMG_FORMATS[fmt], **({"quality": 100} if IMG_FORMATS[fmt] == "JPEG" else {}))
+    kwargs = {"quality": 100} if IMG_FORMATS[fmt] == "JPEG" else {"compress_level": 1}
+    Image.fromarray(tile).save(buf, format=IMG_FORMATS[fmt], **kwargs)
     return buf.getvalue()
 
 

@@ -11,6 +11,7 @@ from synthhist.config import Experiment
 from synthhist.errors import UserError
 from synthhist.fileio import atomic_open, atomic_write_json
 from synthhist.wsi.gdc import SlideReport, fetch_slides
+from synthhist.wsi.labels import read_annotations
 from synthhist.wsi.project import Project
 from synthhist.wsi.resources import extract_rois, fetch_resource
 
@@ -21,8 +22,6 @@ SHOW_MISSING = 50
 def prepare_project(exp: Experiment, outdir: str | Path | None = None, download: bool = False, md5: bool = False,
                     workers: int | None = None, extract: bool = True) -> Project:
     """Create or continue the project of exp, fetch what it needs, extract tiles; reruns resume."""
-    from synthhist.wsi.labels import read_annotations
-
     project = Project(Path(outdir or exp.name).resolve(), exp).ensure()
     log = setup_logging(project.logs_dir, "prepare.log")
     log.info(f"project {exp.name} ({exp.kind} config {exp.path}) in {project.root}")
@@ -50,16 +49,18 @@ def prepare_project(exp: Experiment, outdir: str | Path | None = None, download:
     no_roi = sorted(n for n in local if n_rois is not None and not (project.roi_dir / f"{n}.csv").is_file())
 
     tiles = None
-    if extract:
-        tiles = _extract(exp, project, [local[n] for n in sorted(local)], workers)
-    report = _report(exp, project, names, local, slides, n_rois, no_roi, tiles)
-    _summarise(project, report, slides, no_roi)
+    try:
+        if extract:
+            tiles = _extract(exp, project, [local[n] for n in sorted(local)], workers)
+    finally:                                # what is missing is listed at the end, also when extraction fails
+        report = _report(exp, project, names, local, slides, n_rois, no_roi, tiles)
+        _summarise(project, report, slides, no_roi)
     return project
 
 
 def _extract(exp: Experiment, project: Project, paths: list[Path], workers: int | None) -> dict[str, int]:
     """Extract tiles of the given slides into project.tfrecord_dir; returns slide -> tiles kept."""
-    from synthhist.wsi.extract import extract_tiles
+    from synthhist.wsi.extract import extract_tiles          # openslide & co. only when extracting
 
     if not paths:
         raise UserError(f"no slides of {project.annotations.name} in {project.slides_dir} "
