@@ -1,18 +1,25 @@
-"""Train the class-conditional StyleGAN2 of an experiment: prepare the project (download, tiles), then train."""
+"""Train the class-conditional StyleGAN2 of an experiment: prepare the project (download, tiles), then train.
+
+One process: `python train_gan.py --exp ...`; several (GPUs or CPU processes): `torchrun --nproc_per_node=N train_gan.py --exp ...`.
+"""
 
 import click
 
 from synthhist.cli import run
-from synthhist.wsi.cli_options import prepare_from_options, project_options, training_entry
+from synthhist.gan.train.options import training_options
+from synthhist.wsi.cli_options import project_options
 
 
 @click.command()
 @project_options
+@training_options
 def main(exp, outdir, download, md5, extract_only, workers, **train_options):
     """Prepare the project of a GAN experiment config and train its GAN."""
-    experiment, project = prepare_from_options("gan", exp, outdir, download, md5, workers)
+    from synthhist.gan.train import prepare_gan_project, train_from_experiment
+
+    experiment, project = prepare_gan_project(exp, outdir, download, md5, extract_only, workers)
     if not extract_only:
-        training_entry("synthhist.gan.train", "GAN training")(experiment, project, **train_options)
+        train_from_experiment(project, experiment, workers=workers, **train_options)
 
 
 if __name__ == "__main__":

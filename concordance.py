@@ -1,0 +1,54 @@
+"""Concordance search: for which seeds does the classifier follow the GAN's class change? (CSV + percentages)"""
+
+from pathlib import Path
+
+import click
+
+from synthhist.cli import run, setup_logging
+from synthhist.device import resolve_device
+from synthhist.explain.concordance import default_outcome, percentages, resumable_seed_search
+from synthhist.explain.loading import default_batch, load_bridge, load_gan
+from synthhist.seeds import parse_seeds
+
+
+@click.command()
+@click.option("--network", required=True, help="GAN: .pkl, native model folder, hf:owner/repo or demo")
+@click.option("--classifier", required=True, help="Classifier: model folder, hf:owner/repo or demo")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output CSV (seed, pred_start, pred_end, concordance)")
+@click.option("--outcome_idx", type=int, default=None, help="Classifier output to use [default: 1 categorical, 0 linear]")
+@click.option("--thresh_low", type=float, default=None, help="Strong: pred_start below this [default: from the classifier type]")
+@click.option("--thresh_mid", type=float, default=None, help="Weak: pred_start below and pred_end above this")
+@click.option("--thresh_high", type=float, default=None, help="Strong: pred_end above this")
+@click.option("--seeds", default="0-999", show_default=True, help="Seeds: 0-999, 1,5,9 or a file")
+@click.option("--start", type=int, default=0, show_default=True, help="Start class")
+@click.option("--end", type=int, default=1, show_default=True, help="End class")
+@click.option("--batch", type=int, default=None, help="Seeds per batch [default: 32 on CUDA, 4 on CPU]")
+@click.option("--trunc", type=float, default=1, show_default=True, help="Truncation psi")
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available]")
+@click.option("--gan-um", type=float, default=None, help="GAN tile size in microns [default: network metadata]")
+@click.option("--gan-px", type=int, default=None, help="GAN tile size in pixels [default: network metadata]")
+def main(network, classifier, out, outcome_idx, thresh_low, thresh_mid, thresh_high, seeds, start, end, batch,
+         trunc, noise_mode, device, gan_um, gan_px):
+    """Predict the start- and end-class image of every seed; strong/weak/none concordance per seed."""
+    out = Path(out)
+    log = setup_logging(out.parent, out.stem + ".log")
+    seeds = parse_seeds(seeds)
+    dev = resolve_device(device)
+    net = load_gan(network, start, end, dev)
+    clf, bridge = load_bridge(net, classifier, gan_px, gan_um)
+    idx, th = default_outcome(clf, outcome_idx, (thresh_low, thresh_mid, thresh_high))
+    batch = default_batch(batch, dev)
+    log.info(f"outcome_idx {idx}; thresholds low {th[0]:g}, mid {th[1]:g}, high {th[2]:g}; batch {batch}; device {dev}")
+    settings = dict(network=network, classifier=classifier, outcome_idx=idx, thresholds=list(th), start=start,
+                    end=end, trunc=trunc, noise_mode=noise_mode, gan_tile=[bridge.gan_px, bridge.gan_um])
+    df = resumable_seed_search(out, settings, seeds, G=net.G, start=start, end=end, bridge=bridge, clf=clf,
+                               outcome_idx=idx, thresholds=th, batch=batch, psi=trunc, noise_mode=noise_mode, device=dev)
+    pct = percentages(df)
+    for k, v in pct.items():
+        click.echo(f"{k}: {v:.1f}% ({int((df['concordance'] == k).sum())}/{len(df)} seeds)")
+    log.info(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    run(main)

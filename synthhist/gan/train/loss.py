@@ -1,0 +1,85 @@
+"""StyleGAN2 loss (spec 2.2): non-saturating logistic, lazy R1, path-length regularisation, style mixing."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class StyleGAN2Loss:
+    """Accumulates the gradients of one training phase ('Gmain', 'Greg', 'Dmain', 'Dreg') for one chunk."""
+
+    def __init__(self, G, D, augment_pipe=None, r1_gamma: float = 10.0, style_mixing_prob: float = 0.9,
+                 pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01):
+        self.G, self.D, self.augment_pipe = G, D, augment_pipe
+        self.r1_gamma = r1_gamma
+        self.style_mixing_prob = style_mixing_prob
+        self.pl_weight, self.pl_batch_shrink, self.pl_decay = pl_weight, pl_batch_shrink, pl_decay
+        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
+        self.real_signs: list[torch.Tensor] = []  # sign(D(real)) of the current ADA interval
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False):
+        """z [N, z_dim], c [N, c_dim] -> (img [N, 3, R, R], ws [N, num_ws, w_dim]) with style mixing."""
+        ws = self.G.mapping(z, c, update_emas=update_emas)
+        if self.style_mixing_prob > 0:
+            num_ws = ws.shape[1]
+            cutoff = int(torch.randint(1, num_ws, ())) if num_ws > 1 else num_ws
+            if float(torch.rand(())) >= self.style_mixing_prob:
+                cutoff = num_ws
+            if cutoff < num_ws:
+                ws2 = self.G.mapping(torch.randn_like(z), c, update_emas=False)
+                ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], 1)
+        img = self.G.synthesis(ws, noise_mode="random")
+        return img, ws
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Augment (when a pipe is set) and score: [N, 1] logits."""
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        return self.D(img, c)
+
+    def accumulate_gradients(self, phase: str, real_img, real_c, gen_z, gen_c, gain: float) -> dict[str, float]:
+        """Backward the phase's loss times gain; returns scalar stats for logging."""
+        stats = {}
+        if phase == "Gmain":
+            img, _ = self.run_G(gen_z, gen_c)
+            logits = self.run_D(img, gen_c)
+            loss = F.softplus(-logits)  # -log(sigmoid(logits))
+            (loss.mean() * gain).backward()
+            stats["Loss/G/loss"] = loss.mean().item()
+        elif phase == "Greg":
+            n = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
+            img, ws = self.run_G(gen_z[:n], gen_c[:n])
+            noise = torch.randn_like(img) / np.sqrt(img.shape[2] * img.shape[3])
+            grads, = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
+            lengths = grads.square().sum(2).mean(1).sqrt()  # [n]
+            pl_mean = self.pl_mean.lerp(lengths.mean(), self.pl_decay)
+            self.pl_mean.copy_(pl_mean.detach())
+            penalty = (lengths - pl_mean).square()
+            ((penalty * self.pl_weight).mean() * gain).backward()
+            stats["Loss/pl_penalty"] = penalty.mean().item()
+        elif phase in ("Dmain", "Dreg"):
+            if phase == "Dmain":
+                with torch.no_grad():
+                    img, _ = self.run_G(gen_z, gen_c, update_emas=True)
+                logits = self.run_D(img, gen_c)
+                loss_gen = F.softplus(logits)  # -log(1 - sigmoid(logits))
+                (loss_gen.mean() * gain).backward()
+                stats["Loss/scores/fake"] = logits.mean().item()
+            real = real_img.detach().requires_grad_(phase == "Dreg")
+            logits = self.run_D(real, real_c)
+            self.real_signs.append(logits.detach().sign().flatten())
+            if phase == "Dmain":
+                loss = F.softplus(-logits)
+                (loss.mean() * gain).backward()
+                stats["Loss/scores/real"] = logits.mean().item()
+                stats["Loss/D/loss"] = (loss + loss_gen).mean().item()
+            else:
+                grads, = torch.autograd.grad(logits.sum(), real, create_graph=True)
+                penalty = grads.square().sum([1, 2, 3])
+                ((logits * 0 + penalty[:, None] * (self.r1_gamma / 2)).mean() * gain).backward()
+                stats["Loss/r1_penalty"] = penalty.mean().item()
+        else:
+            raise ValueError(phase)
+        return stats

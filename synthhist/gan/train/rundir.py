@@ -1,0 +1,170 @@
+"""Run folder <project>/gan/NNNNN-<name>/: options, log.jsonl, image grids, atomic snapshots.
+
+A snapshot is a folder network-snapshot-<kimg:06d>/ holding the native network files (G_ema, G, D,
+augment p; `load_network` reads it) and training_state.pt (optimizers, cur_nimg, pl_mean, batch index).
+It is written under a temporary name and renamed when complete, so a killed run never leaves a partial
+snapshot; `--resume latest` continues the newest run of the experiment from its newest complete snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synthhist.errors import UserError
+from synthhist.fileio import atomic_write_json
+
+SNAPSHOT_PREFIX = "network-snapshot-"
+STATE_FILE = "training_state.pt"
+OPTIONS_FILE = "training_options.json"
+
+
+def snapshot_name(cur_nimg: int) -> str:
+    """network-snapshot-<kimg:06d> (reference naming)."""
+    return f"{SNAPSHOT_PREFIX}{cur_nimg // 1000:06d}"
+
+
+def list_snapshots(run_dir: Path) -> list[Path]:
+    """Complete snapshots of a run folder, oldest first (by the cur_nimg they hold)."""
+    snaps = [p for p in Path(run_dir).glob(f"{SNAPSHOT_PREFIX}*") if p.is_dir() and (p / STATE_FILE).is_file()
+             and (p / "network.json").is_file()]
+    return sorted(snaps, key=lambda p: (read_state(p)["cur_nimg"], p.name))
+
+
+def read_state(snapshot: Path) -> dict:
+    """The training_state.pt of a snapshot folder."""
+    try:
+        return torch.load(Path(snapshot) / STATE_FILE, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{snapshot} is not a training snapshot of ours (no {STATE_FILE})") from None
+    except Exception as e:
+        raise UserError(f"{snapshot / STATE_FILE} is corrupt ({type(e).__name__})") from None
+
+
+def find_latest_run(gan_dir: Path, name: str) -> Path:
+    """Newest run folder NNNNN-<name> with a complete snapshot; UserError when there is none."""
+    runs = sorted((p for p in Path(gan_dir).glob(f"[0-9]*-{name}") if p.is_dir() and p.name.split("-")[0].isdigit()),
+                  key=lambda p: int(p.name.split("-")[0]))
+    for run in reversed(runs):
+        if list_snapshots(run):
+            return run
+    raise UserError(f"--resume latest: no run of experiment '{name}' with a snapshot in {gan_dir}")
+
+
+def check_same_experiment(run_dir: Path, options: dict) -> None:
+    """UserError if run_dir's training_options.json describes another experiment or another network."""
+    path = Path(run_dir) / OPTIONS_FILE
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{run_dir} has no readable {OPTIONS_FILE}: not a run folder of ours") from None
+    keys = ("experiment", "res", "cbase", "cmax", "map")
+    diff = [k for k in keys if old.get(k) != options.get(k)]
+    sk_old, sk_new = old.get("slideflow_kwargs", {}), options.get("slideflow_kwargs", {})
+    diff += [f"slideflow_kwargs.{k}" for k in ("tile_px", "tile_um", "outcome_label_headers", "outcome_labels")
+             if sk_old.get(k) != sk_new.get(k)]
+    if diff:
+        raise UserError(f"{run_dir} holds a different run ({', '.join(diff)} differ): choose another --outdir or "
+                        "start a new run without --resume latest")
+
+
+def write_options(run_dir: Path, options: dict) -> None:
+    """training_options.json (atomic)."""
+    atomic_write_json(Path(run_dir) / OPTIONS_FILE, options)
+
+
+def save_snapshot(run_dir: Path, G_ema, G, D, augment_p: float | None, state: dict, class_names, tile_px, tile_um,
+                  extra: dict) -> Path:
+    """Write network-snapshot-<kimg>/ atomically (temp folder + rename); returns its path."""
+    from synthhist.gan import save_network
+
+    final = Path(run_dir) / snapshot_name(state["cur_nimg"])
+    tmp = Path(run_dir) / f".{final.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        save_network(tmp, G_ema, class_names=class_names, tile_px=tile_px, tile_um=tile_um, D=D, G_train=G,
+                     augment_p=augment_p, extra=extra)
+        torch.save(state, tmp / STATE_FILE)
+        if final.exists():  # same kimg again (short runs): swap the old one out first
+            old = final.with_name(f".{final.name}.old{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def clean_partial(run_dir: Path) -> None:
+    """Remove leftovers of a killed snapshot write."""
+    for p in Path(run_dir).glob(f".{SNAPSHOT_PREFIX}*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+class StatsLog:
+    """log.jsonl: one JSON object per tick, appended and flushed; trimmed on resume."""
+
+    def __init__(self, run_dir: Path, resume_nimg: int | None = None):
+        self.path = Path(run_dir) / "log.jsonl"
+        if resume_nimg is not None and self.path.exists():
+            keep = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by the kill
+                if rec.get("kimg", 0) * 1000 <= resume_nimg + 1e-6:
+                    keep.append(line)
+            from synthhist.fileio import atomic_write_bytes
+            atomic_write_bytes(self.path, "".join(k + "\n" for k in keep).encode())
+        self.tb = _tensorboard(run_dir)
+
+    def write(self, record: dict) -> None:
+        """Append one tick's stats (and to TensorBoard when available)."""
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        if self.tb is not None:
+            step = int(round(record["kimg"] * 1000))
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "kimg":
+                    self.tb.add_scalar(k, v, step)
+            self.tb.flush()
+
+    def close(self) -> None:
+        """Close the TensorBoard writer."""
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _tensorboard(run_dir: Path):
+    """torch SummaryWriter when the tensorboard package is installed, else None (logged once)."""
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("tensorboard") is None:
+        logging.getLogger("synthhist").info("tensorboard is not installed: stats go to log.jsonl only")
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+    return SummaryWriter(str(run_dir))
+
+
+def save_grid(path: Path, images: torch.Tensor, rows: int) -> None:
+    """Save float images [rows*cols, 3, H, W] in [-1, 1] as one PNG grid (row = class)."""
+    from synthhist.images import save_image, to_uint8
+
+    x = to_uint8(images).cpu().numpy()  # [N, H, W, 3]
+    n, h, w, c = x.shape
+    cols = n // rows
+    grid = x.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
+    save_image(path, np.ascontiguousarray(grid), "png")

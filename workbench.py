@@ -1,0 +1,30 @@
+"""Interactive workbench in the browser: seeds, classes, class and layer blending, live classifier predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from synthhist.cli import run
+
+
+@click.command()
+@click.option("--network", help="GAN to load at start: .pkl, native network folder or .json, hf:owner/repo, demo.")
+@click.option("--classifier", help="Classifier to load at start: model folder with params.json, hf:owner/repo, demo.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs a token (generated if not given).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
+@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@click.option("--data-dir", "data_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder the page may load networks/classifiers from (repeatable; default: working directory).")
+@click.option("--token", default=None, help="Access token required on every request (header X-Workbench-Token or ?token=).")
+def main(network, classifier, host, port, device, data_dirs, token):
+    """Serve the workbench page and print its URL (open it directly, or through an SSH tunnel)."""
+    from synthhist.workbench.serve import serve
+
+    serve(host, port, token, list(data_dirs) or [Path.cwd()], device, network, classifier)
+
+
+if __name__ == "__main__":
+    run(main)
