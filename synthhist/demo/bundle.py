@@ -22,7 +22,8 @@ def bundle_network(snapshot: str | Path, dest: Path | None = None) -> Path:
 
 
 def bundle_classifier(model_dir: str | Path, dest: Path | None = None) -> Path:
-    """Copy a trained classifier's params.json and last-epoch .keras model into the demo classifier folder."""
+    """Copy a trained classifier's params.json and last-epoch .keras model (without the optimizer state) into the
+    demo classifier folder."""
     from synthhist.classifier.load import find_model
 
     model = find_model(Path(model_dir))
@@ -32,8 +33,10 @@ def bundle_classifier(model_dir: str | Path, dest: Path | None = None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("*.keras"):
         old.unlink()
+    import keras
+
     shutil.copyfile(model.parent / "params.json", dest / "params.json")
-    shutil.copyfile(model, dest / model.name)
+    keras.models.load_model(model, compile=False).save(dest / model.name)  # uncompiled: no optimizer state
     return dest
 
 
