@@ -64,14 +64,12 @@ def test_scripts_default_to_demo(tmp_path, script):
 
 
 def demo_configs(root):
-    """The demo configs, shrunk for a test (same data layout: root/data/...)."""
+    """The demo configs (classifier: 1 epoch), next to a tiny cohort in root/data/."""
     out = []
     for name in ("demo_gan.json", "demo_classifier.json"):
         cfg = json.loads((ROOT / "experiment" / "demo" / name).read_text())
-        if "gan_kwargs" in cfg:
-            cfg["gan_kwargs"].update(kimg=0.032, cbase=256, cmax=16)
-        else:
-            cfg["hp"].update(batch_size=16, hidden_layer_width=8)
+        if "hp" in cfg:
+            cfg["hp"].update(epochs=[1], hidden_layer_width=8)
         (root / name).write_text(json.dumps(cfg))
         out.append(root / name)
     return out
@@ -85,7 +83,8 @@ def test_demo_pipeline_end_to_end(tmp_path, script):
     assert len(list((tmp_path / "data" / "slides").glob("*.tiff"))) == 4
     gan_cfg, clf_cfg = demo_configs(tmp_path)
     project = tmp_path / "project"
-    script("train_gan.py", "--exp", gan_cfg, "--outdir", project, "--workers", "1", timeout=900)
+    script("train_gan.py", "--exp", gan_cfg, "--outdir", project, "--workers", "1", "--kimg", "0.032",
+           "--cbase", "256", "--cmax", "16", timeout=900)
     script("train_classifier.py", "--exp", clf_cfg, "--outdir", project, "--weights", "none",
            "--val-strategy", "none", "--workers", "1", timeout=900)
     snapshot = sorted((project / "gan").glob("*-DEMO/network-snapshot-*"))[-1]
