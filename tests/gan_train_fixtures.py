@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from synthhist.wsi.tfrecord import write_tfrecord
@@ -69,6 +70,15 @@ def experiment(cfg: dict) -> SimpleNamespace:
     """Stand-in for synthhist.config.Experiment (fields the trainer reads)."""
     return SimpleNamespace(name=cfg["name"], kind=cfg["kind"], outcome=cfg["outcome"], tile_px=cfg["tile_px"],
                            tile_um=cfg["tile_um"], gan_kwargs=dict(cfg["gan_kwargs"]))
+
+
+@pytest.fixture(scope="module", autouse=False)
+def one_thread():
+    """Scripts in these tests run with one intra-op thread: on a shared 2-core runner, several processes with
+    2 spinning OpenMP threads each slow tiny-network training down ~20x."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
+        yield
 
 
 # Options for CPU tests: tiny networks, fp32, one DataLoader worker.

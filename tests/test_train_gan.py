@@ -7,7 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gan_train_fixtures import TINY, make_project
+from gan_train_fixtures import TINY, make_project, one_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # ~4 iterations of batch 4 at 16 px with tiny networks.
 SHORT = ["--kimg", "0.016", "--tick", "0.008", "--snap", "1", *TINY]
@@ -22,7 +24,7 @@ def _runs(p):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, one_thread):
     """One short training run (2 ticks, a snapshot each), shared read-only; tests copy it."""
     from conftest import run_script
 
@@ -60,6 +62,13 @@ def test_trains_and_writes_a_loadable_snapshot(trained):
     img = net.G(torch.randn(2, net.G.z_dim), torch.eye(2))
     assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
     assert not list(run.glob(".*"))  # no temporary leftovers
+
+
+def test_generate_py_reads_the_snapshot(trained, tmp_path, script):
+    run, = _runs(trained)
+    script("generate.py", "--network", run / "network-snapshot-000000", "--seeds", "0-1", "--class", "1",
+           "--outdir", tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["seed0000.png", "seed0001.png"]
 
 
 def test_resume_latest_continues_with_identical_state(trained, tmp_path, script):

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from gan_train_fixtures import TINY, make_project
+from gan_train_fixtures import TINY, make_project, one_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow
