@@ -2,7 +2,7 @@
 PY ?= python3
 PIP = $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: install test test-fast demo demo-train bench
+.PHONY: install test test-fast demo demo-data demo-train bench
 
 install:
 	$(PIP) torch==2.13.0
@@ -13,3 +13,21 @@ test: install
 
 test-fast:
 	$(PY) -m pytest -q -ra -m "not slow"
+
+# Offline demo (experiment/demo/README.md). `demo`: the main job on the bundled demo models (a few minutes on CPU).
+DEMO_OUT ?= demo-output
+
+demo: install
+	SEEDS=0-63 PY=$(PY) sh experiment/demo/explain.sh $(DEMO_OUT) demo demo
+
+demo-data:
+	$(PY) -m synthhist.demo.data experiment/demo/data
+
+# The whole pipeline from scratch on the demo data: slides, tiles, GAN, classifier, explanations (< 30 min, 2 cores).
+demo-train: install demo-data
+	$(PY) train_gan.py --exp experiment/demo/demo_gan.json --outdir $(DEMO_OUT)/train/project --workers 1
+	$(PY) train_classifier.py --exp experiment/demo/demo_classifier.json --outdir $(DEMO_OUT)/train/project \
+	    --weights none --workers 1
+	SEEDS=0-63 PY=$(PY) sh experiment/demo/explain.sh $(DEMO_OUT)/train \
+	    "$$(ls -d $(DEMO_OUT)/train/project/gan/*-DEMO/network-snapshot-* | tail -n 1)" \
+	    "$$(ls -d $(DEMO_OUT)/train/project/models/*-HP0 | tail -n 1)"

@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from synthhist.cli import run, setup_logging
+from synthhist.demo.models import or_demo
 from synthhist.device import resolve_device
 from synthhist.explain.concordance import default_outcome, percentages, resumable_seed_search
 from synthhist.explain.loading import default_batch, load_bridge, load_gan
@@ -12,8 +13,8 @@ from synthhist.seeds import parse_seeds
 
 
 @click.command()
-@click.option("--network", required=True, help="GAN: .pkl, native model folder, hf:owner/repo or demo")
-@click.option("--classifier", required=True, help="Classifier: model folder, hf:owner/repo or demo")
+@click.option("--network", default=None, help="GAN: .pkl, native model folder, hf:owner/repo or demo [default: demo]")
+@click.option("--classifier", default=None, help="Classifier: model folder, hf:owner/repo or demo [default: demo]")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output CSV (seed, pred_start, pred_end, concordance)")
 @click.option("--outcome_idx", type=int, default=None, help="Classifier output to use [default: 1 categorical, 0 linear]")
 @click.option("--thresh_low", type=float, default=None, help="Strong: pred_start below this [default: from the classifier type]")
@@ -34,6 +35,7 @@ def main(network, classifier, out, outcome_idx, thresh_low, thresh_mid, thresh_h
     out = Path(out)
     log = setup_logging(out.parent, out.stem + ".log")
     seeds = parse_seeds(seeds)
+    network, classifier = or_demo(network, "network"), or_demo(classifier, "classifier")
     dev = resolve_device(device)
     net = load_gan(network, start, end, dev)
     clf, bridge = load_bridge(net, classifier, gan_px, gan_um)

@@ -6,8 +6,9 @@ from synthhist.cli import run
 
 
 @click.command()
-@click.option("--network", "network", required=True, metavar="REF",
-              help="Network: .pkl (StyleGAN2-ADA/StyleGAN3/slideflow), native folder/.json, or hf:owner/repo[/file].")
+@click.option("--network", "network", default=None, metavar="REF",
+              help="Network: .pkl (StyleGAN2-ADA/StyleGAN3/slideflow), native folder/.json, hf:owner/repo[/file] "
+                   "or demo [default: demo].")
 @click.option("--seeds", required=True, help="Seeds: '0-99', '1,5,9', or a file with one seed a line.")
 @click.option("--trunc", "psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
 @click.option("--class", "class_idx", type=int, default=None, help="Class index (required for conditional networks).")
@@ -27,12 +28,13 @@ from synthhist.cli import run
 def main(network, seeds, psi, class_idx, noise_mode, outdir, fmt, save_projection, resize, gan_um, gan_px,
          target_um, target_px, batch, device, precision):
     """Write OUTDIR/seedNNNN.png for every seed, like NVIDIA's and slideflow's generate.py."""
+    from synthhist.demo.models import or_demo
     from synthhist.gan import load_network
     from synthhist.gan.generate import generate_images, resize_from_options
     from synthhist.seeds import parse_seeds
 
     seed_list = parse_seeds(seeds)
-    net = load_network(network, device)
+    net = load_network(or_demo(network, "network"), device)
     crop = resize_from_options(net, target_px, target_um, gan_px, gan_um, required=resize)
     generate_images(net, seed_list, outdir, class_idx, psi, noise_mode, fmt, batch, crop, save_projection,
                     precision)

@@ -6,6 +6,7 @@ import click
 from tqdm import tqdm
 
 from synthhist.cli import run, setup_logging
+from synthhist.demo.models import or_demo
 from synthhist.device import resolve_device
 from synthhist.explain.interpolate import blend_frames, blend_predictions, format_curve, label_columns
 from synthhist.explain.loading import default_batch, load_bridge, load_gan
@@ -15,7 +16,7 @@ from synthhist.seeds import parse_seeds
 
 
 @click.command()
-@click.option("--network", required=True, help="GAN: .pkl, native model folder, hf:owner/repo or demo")
+@click.option("--network", default=None, help="GAN: .pkl, native model folder, hf:owner/repo or demo [default: demo]")
 @click.option("--seeds", required=True, help="Seeds: 0-9, 1,5,9 or a file")
 @click.option("--start", type=int, default=0, show_default=True, help="Start class")
 @click.option("--end", type=int, default=1, show_default=True, help="End class")
@@ -40,6 +41,7 @@ def main(network, seeds, start, end, trunc, noise_mode, outdir, video, gif, merg
     """
     log = setup_logging(outdir)
     seeds = parse_seeds(seeds)
+    network = or_demo(network, "network")
     blend_steps(steps)  # validates --steps
     dev = resolve_device(device)
     net = load_gan(network, start, end, dev)

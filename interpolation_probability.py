@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from synthhist.cli import run, setup_logging
+from synthhist.demo.models import or_demo
 from synthhist.device import resolve_device
 from synthhist.explain.concordance import default_outcome, percentages, resumable_seed_search
 from synthhist.explain.loading import default_batch, load_bridge, load_gan
@@ -15,8 +16,8 @@ from synthhist.seeds import parse_seeds
 
 
 @click.command()
-@click.option("--network", required=True, help="GAN: .pkl, native model folder, hf:owner/repo or demo")
-@click.option("--classifier", required=True, help="Classifier: model folder, hf:owner/repo or demo")
+@click.option("--network", default=None, help="GAN: .pkl, native model folder, hf:owner/repo or demo [default: demo]")
+@click.option("--classifier", default=None, help="Classifier: model folder, hf:owner/repo or demo [default: demo]")
 @click.option("--outdir", "--out", "outdir", required=True, type=click.Path(file_okay=False), help="Output folder")
 @click.option("--seeds", default="0-999", show_default=True, help="Seeds to search: 0-999, 1,5,9 or a file")
 @click.option("--start", type=int, default=0, show_default=True, help="Start class")
@@ -41,6 +42,7 @@ def main(network, classifier, outdir, seeds, start, end, steps, outcome_idx, thr
     outdir = Path(outdir)
     log = setup_logging(outdir)
     seeds = parse_seeds(seeds)
+    network, classifier = or_demo(network, "network"), or_demo(classifier, "classifier")
     blend_steps(steps)  # validates --steps
     dev = resolve_device(device)
     net = load_gan(network, start, end, dev)

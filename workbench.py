@@ -10,8 +10,10 @@ from synthhist.cli import run
 
 
 @click.command()
-@click.option("--network", help="GAN to load at start: .pkl, native network folder or .json, hf:owner/repo, demo.")
-@click.option("--classifier", help="Classifier to load at start: model folder with params.json, hf:owner/repo, demo.")
+@click.option("--network", help="GAN to load at start: .pkl, native network folder or .json, hf:owner/repo, demo "
+                                "[default: demo].")
+@click.option("--classifier", help="Classifier to load at start: model folder with params.json, hf:owner/repo, demo "
+                                   "[default: demo].")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback needs a token (generated if not given).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free port).")
@@ -21,8 +23,10 @@ from synthhist.cli import run
 @click.option("--token", default=None, help="Access token required on every request (header X-Workbench-Token or ?token=).")
 def main(network, classifier, host, port, device, data_dirs, token):
     """Serve the workbench page and print its URL (open it directly, or through an SSH tunnel)."""
+    from synthhist.demo.models import or_demo
     from synthhist.workbench.serve import serve
 
+    network, classifier = or_demo(network, "network"), or_demo(classifier, "classifier")
     serve(host, port, token, list(data_dirs) or [Path.cwd()], device, network, classifier)
 
 

@@ -301,7 +301,7 @@ def test_golden_network_loaded_from_the_page(tmp_path):
 
 
 def test_cli_off_loopback_generates_and_requires_a_token(tmp_path):
-    """workbench.py --host 0.0.0.0 warns, prints a URL with a generated token, and refuses requests without it."""
+    """workbench.py --host 0.0.0.0 warns, prints a URL with a generated token, refuses requests without it; demo models by default."""
     import subprocess
     import sys
 
@@ -315,8 +315,9 @@ def test_cli_off_loopback_generates_and_requires_a_token(tmp_path):
         assert len(token) >= 24
         assert httpx.get(base + "/api/info").status_code == 401
         assert httpx.get(url).status_code == 200
-        assert httpx.get(base + "/api/info", headers={"X-Workbench-Token": token}).json()["network"] is None
+        info = httpx.get(base + "/api/info", headers={"X-Workbench-Token": token}).json()
+        assert info["network"]["source"] == "demo" and info["classifier"]["source"] == "demo"  # the defaults
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
-    assert "WARNING: listening on 0.0.0.0" in err
+    assert "WARNING: listening on 0.0.0.0" in err and "Using the bundled demo network (--network demo)" in err

@@ -187,9 +187,14 @@ def _savedmodel_forward(path: Path):
 
 def load_classifier(ref: str | Path, uq: bool | None = None) -> Classifier:
     """Classifier from our model folder / .keras file, a slideflow SavedModel folder (params.json in it or its
-    parent), or hf:owner/repo[/subfolder]; uq None = the model's hp.uq."""
+    parent), hf:owner/repo[/subfolder] or `demo` (the bundled demo classifier); uq None = the model's hp.uq."""
     ref_s = str(ref)
-    path = _hf_snapshot(ref_s) if ref_s.startswith("hf:") else Path(ref_s).expanduser()
+    if ref_s == "demo":
+        from synthhist.demo.models import demo_classifier_path
+
+        path = demo_classifier_path()
+    else:
+        path = _hf_snapshot(ref_s) if ref_s.startswith("hf:") else Path(ref_s).expanduser()
     model_path = find_model(path)
     params = read_params(model_path)
     hp = params.get("hp", {})

@@ -20,6 +20,7 @@ import synthhist
 from synthhist.classifier.hparams import complete_hp, model_type_of
 from synthhist.classifier.metrics import evaluate
 from synthhist.classifier.model import build_model, compile_model
+from synthhist.classifier.batchnorm import recalibrate_batchnorm
 from synthhist.classifier.pipeline import balance_weights, count_tiles, eval_dataset, tile_size, train_dataset
 from synthhist.classifier.preprocess import check_augment, norm_fit_for
 from synthhist.classifier.splits import get_splits, patients_table
@@ -30,6 +31,7 @@ from synthhist.wsi.labels import outcome_labels, read_annotations
 
 log = logging.getLogger("synthhist")
 PARAMS_FORMAT = "1.3.2"  # the slideflow version whose params.json layout we write
+RECALIBRATE_BATCHES = 16  # random-init base: BatchNorm statistics from this many training batches before saving
 
 
 @dataclass
@@ -129,8 +131,9 @@ class ValidationCallback(keras.callbacks.Callback):
     EarlyStopping; at the save epochs also write predictions, metrics and the model."""
 
     def __init__(self, run_dir: Path, model_name: str, save_epochs: list[int], needed_every_epoch: bool,
-                 val: tuple | None, model_type: str, data: Data, results_logs: list[Path]):
+                 val: tuple | None, model_type: str, data: Data, results_logs: list[Path], recalibrate=None):
         super().__init__()
+        self.recalibrate = recalibrate  # training batches to reset BatchNorm statistics with (random-init base)
         self.run_dir, self.model_name, self.save_epochs = run_dir, model_name, save_epochs
         self.every_epoch, self.val, self.model_type, self.data = needed_every_epoch, val, model_type, data
         self.results_logs = results_logs
@@ -163,6 +166,8 @@ class ValidationCallback(keras.callbacks.Callback):
         e = epoch + 1
         self.last_epoch = e
         save = e in self.save_epochs
+        if self.recalibrate is not None and (save or self.every_epoch):
+            recalibrate_batchnorm(self.model, self.recalibrate)
         if self.val is not None and (save or self.every_epoch):
             tiles = self.predict_val()
             rows, tables = evaluate(tiles, self.model_type, self.data.class_names)
@@ -268,7 +273,8 @@ def train_fold(project, exp, hp: dict, opts: dict, data: Data, model_type: str, 
     if hp["early_stop"] and val is None:
         log.warning("early_stop needs validation data; it is off for this run (validation strategy 'none')")
     callbacks = [ValidationCallback(run_dir, model_name, sorted(set(hp["epochs"]) | {max_epoch}), early, val,
-                                    model_type, data, [run_dir / "results_log.csv", Path(project.root) / "results_log.csv"])]
+                                    model_type, data, [run_dir / "results_log.csv", Path(project.root) / "results_log.csv"],
+                                    recalibrate=train_ds.take(RECALIBRATE_BATCHES) if opts["weights"] in (None, "none") else None)]
     if early:
         monitor = "val_accuracy" if hp["early_stop_method"] == "accuracy" else "val_loss"
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(hp["early_stop_patience"]),

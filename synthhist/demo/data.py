@@ -8,6 +8,7 @@ import math
 import tarfile
 from pathlib import Path
 
+import click
 import numpy as np
 from tqdm import tqdm
 
@@ -68,3 +69,22 @@ def tile_preview(outdir: str | Path) -> np.ndarray:
         with openslide.OpenSlide(str(p)) as s:
             thumbs.append(np.asarray(s.get_thumbnail((128, 128)).convert("RGB").resize((128, 128))))
     return np.concatenate(thumbs, axis=1)
+
+
+@click.command()
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option("--n-per-class", type=click.IntRange(min=1), default=4, show_default=True, help="Slides per class.")
+@click.option("--size", type=click.IntRange(min=256), default=2048, show_default=True, help="Slide width/height (px).")
+@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
+              help="Microns per pixel at level 0.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
+def main(outdir, n_per_class, size, mpp, seed):
+    """Write the procedural demo cohort (slides/, labels.csv, rois.tar.gz) into OUTDIR."""
+    out = write_demo_data(outdir, n_per_class=n_per_class, size=size, mpp=mpp, seed=seed)
+    click.echo(f"demo data in {out}: {2 * n_per_class} slides, labels.csv, rois.tar.gz")
+
+
+if __name__ == "__main__":
+    from synthhist.cli import run
+
+    run(main)

@@ -217,7 +217,7 @@ def save_network(path: str | Path, G: torch.nn.Module, class_names: list[str] | 
 # --------------------------------------------------------------------------------------- dispatch
 
 def load_network(ref: str | Path, device: torch.device | str | None = None, training: bool = False) -> GanNetwork:
-    """Load a network from a reference pickle, a native folder/.json/.safetensors, or `hf:owner/repo[/file]`."""
+    """Load a network from a reference pickle, a native folder/.json/.safetensors, `hf:owner/repo[/file]` or `demo`."""
     from synthhist.device import resolve_device
 
     device = resolve_device(device) if not isinstance(device, torch.device) else device
@@ -226,6 +226,12 @@ def load_network(ref: str | Path, device: torch.device | str | None = None, trai
         from synthhist.gan.hub import resolve_hf
 
         net = load_network(resolve_hf(ref), device, training)
+        net.source = ref
+        return net
+    if ref == "demo":
+        from synthhist.demo.models import demo_network_path
+
+        net = load_native(demo_network_path(), device, training)
         net.source = ref
         return net
     path = Path(ref).expanduser()
