@@ -159,15 +159,21 @@ def write_tfrecord(path: str | Path, records: Iterable[dict]) -> int:
     return len(index)
 
 
-def read_record_at(f, offset: int, path: Path | str = "", verify: bool = False) -> bytes:
-    """Payload of the record starting at byte offset of the open binary file f."""
-    f.seek(offset)
+def _read_length(f, offset: int, path: Path | str) -> int:
+    """Payload length from the 12-byte record header at f's position, checked against its CRC."""
     head = f.read(12)
     if len(head) < 12:
         raise UserError(f"{path}: truncated TFRecord (record header at byte {offset})")
     (length,) = struct.unpack("<Q", head[:8])
     if struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]):
         raise UserError(f"{path}: corrupt TFRecord (bad length checksum at byte {offset})")
+    return length
+
+
+def read_record_at(f, offset: int, path: Path | str = "", verify: bool = False) -> bytes:
+    """Payload of the record starting at byte offset of the open binary file f."""
+    f.seek(offset)
+    length = _read_length(f, offset, path)
     payload = f.read(length)
     tail = f.read(4)
     if len(payload) < length or len(tail) < 4:
@@ -183,12 +189,7 @@ def scan_records(path: str | Path) -> list[tuple[int, int]]:
     out, size, offset = [], path.stat().st_size, 0
     with open(path, "rb") as f:
         while offset < size:
-            head = f.read(12)
-            if len(head) < 12:
-                raise UserError(f"{path}: truncated TFRecord (record header at byte {offset})")
-            (length,) = struct.unpack("<Q", head[:8])
-            if struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]):
-                raise UserError(f"{path}: corrupt TFRecord (bad length checksum at byte {offset})")
+            length = _read_length(f, offset, path)
             rec_len = 12 + length + 4
             if offset + rec_len > size:
                 raise UserError(f"{path}: truncated TFRecord (record at byte {offset})")
