@@ -5,10 +5,7 @@ from pathlib import Path
 import click
 
 from synthhist.cli import run, setup_logging
-from synthhist.demo.models import or_demo
-from synthhist.device import resolve_device
-from synthhist.explain.concordance import default_outcome, percentages, resumable_seed_search
-from synthhist.explain.loading import default_batch, load_bridge, load_gan
+from synthhist.explain.search import concordance_search
 from synthhist.seeds import parse_seeds
 
 
@@ -35,20 +32,8 @@ def main(network, classifier, out, outcome_idx, thresh_low, thresh_mid, thresh_h
     out = Path(out)
     log = setup_logging(out.parent, out.stem + ".log")
     seeds = parse_seeds(seeds)
-    network, classifier = or_demo(network, "network"), or_demo(classifier, "classifier")
-    dev = resolve_device(device)
-    net = load_gan(network, start, end, dev)
-    clf, bridge = load_bridge(net, classifier, gan_px, gan_um)
-    idx, th = default_outcome(clf, outcome_idx, (thresh_low, thresh_mid, thresh_high))
-    batch = default_batch(batch, dev)
-    log.info(f"outcome_idx {idx}; thresholds low {th[0]:g}, mid {th[1]:g}, high {th[2]:g}; batch {batch}; device {dev}")
-    settings = dict(network=network, classifier=classifier, outcome_idx=idx, thresholds=list(th), start=start,
-                    end=end, trunc=trunc, noise_mode=noise_mode, gan_tile=[bridge.gan_px, bridge.gan_um])
-    df = resumable_seed_search(out, settings, seeds, G=net.G, start=start, end=end, bridge=bridge, clf=clf,
-                               outcome_idx=idx, thresholds=th, batch=batch, psi=trunc, noise_mode=noise_mode, device=dev)
-    pct = percentages(df)
-    for k, v in pct.items():
-        click.echo(f"{k}: {v:.1f}% ({int((df['concordance'] == k).sum())}/{len(df)} seeds)")
+    concordance_search(out, log, network, classifier, seeds, start, end, outcome_idx,
+                       (thresh_low, thresh_mid, thresh_high), batch, trunc, noise_mode, device, gan_um, gan_px)
     log.info(f"wrote {out}")
 
 

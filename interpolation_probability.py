@@ -5,10 +5,7 @@ from pathlib import Path
 import click
 
 from synthhist.cli import run, setup_logging
-from synthhist.demo.models import or_demo
-from synthhist.device import resolve_device
-from synthhist.explain.concordance import default_outcome, percentages, resumable_seed_search
-from synthhist.explain.loading import default_batch, load_bridge, load_gan
+from synthhist.explain.search import concordance_search
 from synthhist.explain.probability import concordant_curves, plot_curves
 from synthhist.fileio import atomic_open
 from synthhist.gan.blend import blend_steps
@@ -42,28 +39,17 @@ def main(network, classifier, outdir, seeds, start, end, steps, outcome_idx, thr
     outdir = Path(outdir)
     log = setup_logging(outdir)
     seeds = parse_seeds(seeds)
-    network, classifier = or_demo(network, "network"), or_demo(classifier, "classifier")
     blend_steps(steps)  # validates --steps
-    dev = resolve_device(device)
-    net = load_gan(network, start, end, dev)
-    clf, bridge = load_bridge(net, classifier, gan_px, gan_um)
-    idx, th = default_outcome(clf, outcome_idx, (thresh_low, thresh_mid, thresh_high))
-    batch = default_batch(batch, dev)
-    log.info(f"outcome_idx {idx}; thresholds low {th[0]:g}, mid {th[1]:g}, high {th[2]:g}; batch {batch}; device {dev}")
-    settings = dict(network=network, classifier=classifier, outcome_idx=idx, thresholds=list(th), start=start,
-                    end=end, trunc=trunc, noise_mode=noise_mode, gan_tile=[bridge.gan_px, bridge.gan_um])
-    search = resumable_seed_search(outdir / "concordance.csv", settings, seeds, G=net.G, start=start, end=end,
-                                   bridge=bridge, clf=clf, outcome_idx=idx, thresholds=th, batch=batch, psi=trunc,
-                                   noise_mode=noise_mode, device=dev)
-    for k, v in percentages(search).items():
-        click.echo(f"{k}: {v:.1f}% ({int((search['concordance'] == k).sum())}/{len(search)} seeds)")
-    curves = concordant_curves(net.G, search, start, end, steps, bridge, clf, idx, psi=trunc, noise_mode=noise_mode,
-                               batch=batch, device=dev)
+    found = concordance_search(outdir / "concordance.csv", log, network, classifier, seeds, start, end, outcome_idx,
+                               (thresh_low, thresh_mid, thresh_high), batch, trunc, noise_mode, device, gan_um, gan_px)
+    curves = concordant_curves(found.net.G, found.result, start, end, steps, found.bridge, found.clf,
+                               found.outcome_idx, psi=trunc, noise_mode=noise_mode, batch=found.batch,
+                               device=found.device)
     with atomic_open(outdir / "curves.csv", "w") as f:
         curves.to_csv(f, index=False)
     n = curves["seed"].nunique()
     plot_curves(curves, outdir / "interpolation_probability.png",
-                title=f"class {start} -> {end}: output {idx}, {n} concordant seeds")
+                title=f"class {start} -> {end}: output {found.outcome_idx}, {n} concordant seeds")
     click.echo(f"{n} concordant seeds: {outdir / 'interpolation_probability.png'}, {outdir / 'curves.csv'}")
 
 
