@@ -15,7 +15,7 @@ from gan_fixtures import (golden, golden_discriminator, golden_generator, slidef
 from synthhist.errors import UserError
 from synthhist.gan import load_network, save_network
 from synthhist.gan.convert import convert_pickle
-from synthhist.gan.hub import parse_hf_ref, pick_network_file
+from synthhist.refs import parse_hf_ref, pick_network_file
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:

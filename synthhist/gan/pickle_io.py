@@ -65,25 +65,26 @@ class PersistentRecord:
 
     def child(self, name: str) -> "PersistentRecord | None":
         """The child module record called name, or None."""
-        child = _dict_of(self, "_modules").get(name)
+        child = self.mapping("_modules").get(name)
         if child is not None and not isinstance(child, PersistentRecord):
             raise UserError(f"network pickle holds a non-network module {name} in {self.class_name}: not supported")
         return child
+
+    def mapping(self, key: str) -> dict:
+        """A dict in the state (_parameters, _buffers, _modules, ...), {} when absent; UserError if not a dict."""
+        value = self.state.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise UserError(f"malformed network pickle: {self.class_name}.{key} is a {type(value).__name__}, "
+                            "not a dict")
+        return value
 
     def attr(self, name: str, default=None):
         """A plain attribute of the object (numpy scalars converted to Python numbers)."""
         value = self.state.get(name, default)
         value = value.value if isinstance(value, NumpyArray) else value
         return value.item() if isinstance(value, np.generic) else value
-
-
-def _dict_of(rec: PersistentRecord, key: str) -> dict:
-    value = rec.state.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise UserError(f"malformed network pickle: {rec.class_name}.{key} is a {type(value).__name__}, not a dict")
-    return value
 
 
 @dataclass
@@ -575,13 +576,13 @@ def record_state_dict(rec: PersistentRecord, prefix: str = "") -> dict[str, torc
     if not isinstance(non_persistent, (set, frozenset)):
         raise UserError(f"malformed network pickle: {prefix}_non_persistent_buffers_set is not a set")
     for kind in ("_parameters", "_buffers"):
-        for name, t in _dict_of(rec, kind).items():
+        for name, t in rec.mapping(kind).items():
             if t is None or (kind == "_buffers" and name in non_persistent):
                 continue
             if not isinstance(t, torch.Tensor) or not isinstance(name, str):
                 raise UserError(f"malformed network pickle: {prefix}{name} is not a tensor")
             out[prefix + name] = t
-    for name in _dict_of(rec, "_modules"):
+    for name in rec.mapping("_modules"):
         child = rec.child(name)
         if child is not None:
             out.update(record_state_dict(child, f"{prefix}{name}."))
