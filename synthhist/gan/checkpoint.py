@@ -173,6 +173,8 @@ def load_reference_pickle(path: Path, device: torch.device, training: bool) -> G
     def build(key: str, kwargs_of) -> torch.nn.Module:
         try:
             kwargs, state = kwargs_of(data[key]), record_state_dict(data[key])
+        except UserError as e:
+            raise UserError(f"{src}: {e}") from None
         except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError, OverflowError) as e:
             raise UserError(f"{src}: malformed network pickle ({key}: {type(e).__name__}: {str(e)[:150]})") from None
         return _build(key, kwargs, state, src, size)

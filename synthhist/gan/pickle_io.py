@@ -94,8 +94,9 @@ class NumpyArray:
     value: object = None
 
 
-class _NdarrayClass:
-    """Stands for `numpy.ndarray` where a pickle names it (the class argument of `_reconstruct`)."""
+def _ndarray(*args):
+    """Stands for `numpy.ndarray` where a pickle names it: only as the class argument of `_reconstruct`."""
+    raise UserError("network pickle calls numpy.ndarray directly: refused")
 
 
 class _Dtype:
@@ -240,9 +241,9 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def load_newobj(self):
         args = self.stack.pop()
         cls = self.stack.pop()
-        if cls not in (dict, collections.OrderedDict) or args:
-            raise UserError(f"network pickle creates a {getattr(cls, '__name__', type(cls).__name__)} object: "
-                            "refused (nothing was executed)")
+        if cls is not dict or args:  # EasyDict (mapped to dict) is the one class reference pickles create so
+            raise UserError("network pickle creates an object other than a dict with NEWOBJ: refused "
+                            "(nothing was executed)")
         self.append(cls())
 
     def load_dict(self):
@@ -352,7 +353,7 @@ class NetworkUnpickler(_RestrictedUnpickler):
             ("builtins", "frozenset"): lambda items=(): frozenset(self._set(items)),
             ("_codecs", "encode"): self._latin1_bytes,
             ("numpy", "dtype"): _Dtype,
-            ("numpy", "ndarray"): _NdarrayClass,
+            ("numpy", "ndarray"): _ndarray,
         }
         for np_core in ("numpy.core", "numpy._core"):
             self.allowed[(np_core + ".multiarray", "scalar")] = _numpy_scalar
@@ -470,7 +471,7 @@ def _numpy_scalar(dtype, data=None):
 
 def _numpy_reconstruct(cls, shape=None, typecode=None) -> NumpyArray:
     """`numpy.core.multiarray._reconstruct(ndarray, ...)`: an empty record that its BUILD state fills."""
-    if cls is not _NdarrayClass:
+    if cls is not _ndarray:
         raise UserError("network pickle reconstructs a numpy object that is not an array: refused")
     return NumpyArray()
 
