@@ -1,6 +1,6 @@
 """Constructor kwargs of our Generator/Discriminator from captured reference network records.
 
-The runtime configuration is read from each submodule's own attributes and tensor shapes (spec 3.2, 7.1):
+The runtime configuration is read from each submodule's own attributes and tensor shapes (docs/stylegan2.md §3.2, §7):
 `_init_kwargs` lacks num_fp16_res/conv_clamp in NV3 pickles (their defaults live in the embedded source),
 ADA nests them under `synthesis_kwargs`, and w_avg_beta differs between code bases.
 """
