@@ -1,10 +1,14 @@
-"""Load and save GAN networks: reference pickles, our native safetensors format, `hf:` references.
+"""Load and save GAN networks: reference pickles and our native safetensors format (references: synthhist.refs).
 
 Native format (FORMAT_VERSION 1): a JSON config `<stem>.json` next to its weights `<stem>.safetensors`
 (in a folder: `network.json` + `network.safetensors`). The weights file holds the state dicts of G_ema,
 and optionally G and D, as `G_ema.<name>`, `G.<name>`, `D.<name>` in reference naming. The config holds
 the constructor kwargs, class_names, tile_px, tile_um, augment_p and free-form `extra`. The JSON is written
 last, so a config always points at complete weights.
+
+Loading never trusts a file: every file is opened at its real path (network_files lists them, so callers can
+confine them), configs are size-bounded JSON with sane numbers, and a network is built only after its
+expected state-dict shapes (computed on the meta device, allocating nothing) match the weights in the file.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from synthhist.errors import UserError
 FORMAT = "synthhist-stylegan2"
 FORMAT_VERSION = 1
 DEFAULT_STEM = "network"
+MAX_CONFIG_BYTES = 1 << 20  # network.json / training_options.json are a few kB
+MAX_VALUE = 1 << 20  # no constructor number of a StyleGAN2 comes near this (channel_base is 32768)
+MAX_LAYERS = 64  # mapping layers (8 in the paper)
+SLACK = 1 << 20  # weight bytes allowed beyond the file size
 
 
 @dataclass
@@ -41,12 +49,6 @@ class GanNetwork:
     def c_dim(self) -> int:
         """Number of classes (0 for an unconditional network)."""
         return int(self.G.c_dim)
-
-
-MAX_CONFIG_BYTES = 1 << 20  # network.json / training_options.json are a few kB
-MAX_VALUE = 1 << 20  # no constructor number of a StyleGAN2 comes near this (channel_base is 32768)
-MAX_LAYERS = 64  # mapping layers (8 in the paper)
-SLACK = 1 << 20
 
 
 def _check_kwargs(kind: str, kwargs, source: str) -> None:
