@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from fake_hf import FakeHub, repo_from_folder
+from fake_hf import FakeHub, each_in_subprocess, repo_from_folder
 from gan_fixtures import write_native
 from synthhist.errors import UserError
 from synthhist.refs import demo_path, or_demo, resolve
@@ -33,14 +33,8 @@ def test_gan_and_classifier_do_not_import_demo():
 
 
 def _resolve_in_subprocess(refs, env):
-    code = ("import sys\nfrom synthhist.errors import UserError\nfrom synthhist.refs import resolve\n"
-            "for ref in sys.argv[1:]:\n    kind, ref = ref.split(' ', 1)\n"
-            "    try:\n        print(kind, ref, '=', resolve(ref, kind))\n"
-            "    except UserError as e:\n        print(kind, ref, '= ERR', e)\n")
-    proc = subprocess.run([sys.executable, "-c", code, *refs], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return dict(line.split(" = ", 1) for line in proc.stdout.splitlines())
+    """{'<kind> <ref>': local path or 'ERR msg'} resolved in one fresh process."""
+    return each_in_subprocess(refs, "resolve(*reversed(ref.split(' ', 1)))", env, "from synthhist.refs import resolve")
 
 
 @pytest.mark.slow
