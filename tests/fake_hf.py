@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,6 +83,17 @@ class FakeHub:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def each_in_subprocess(refs: list[str], expr: str, env: dict, imports: str) -> dict[str, str]:
+    """Evaluate expr (using `ref`) for each reference in one fresh process with env (the Hub client reads its
+    settings at import); {ref: str(result) or 'ERR <UserError message>'}."""
+    code = (f"import sys\nfrom synthhist.errors import UserError\n{imports}\nfor ref in sys.argv[1:]:\n"
+            f"    try:\n        print(ref, '=', {expr})\n    except UserError as e:\n        print(ref, '= ERR', e)\n")
+    proc = subprocess.run([sys.executable, "-c", code, *refs], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split(" = ", 1) for line in proc.stdout.splitlines())
 
 
 def repo_from_folder(folder: Path, prefix: str = "") -> dict[str, bytes]:

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from conftest import ROOT
-from fake_hf import FakeHub, repo_from_folder
+from fake_hf import FakeHub, each_in_subprocess, repo_from_folder
 from gan_fixtures import (golden, golden_discriminator, golden_generator, slideflow_options, write_native,
                           write_reference_pickle)
 from synthhist.errors import UserError
 from synthhist.gan import load_network, save_network
 from synthhist.gan.convert import convert_pickle
-from synthhist.gan.hub import parse_hf_ref, pick_network_file
+from synthhist.refs import parse_hf_ref, pick_network_file
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -126,15 +126,8 @@ def test_parse_and_pick():
 
 def _load_in_subprocess(refs, env):
     """Load each hf: reference in one fresh process; {ref: 'c_dim class_names tile_px tile_um' or 'ERR msg'}."""
-    code = ("import sys\nfrom synthhist.errors import UserError\nfrom synthhist.gan import load_network\n"
-            "for ref in sys.argv[1:]:\n"
-            "    try:\n        n = load_network(ref, 'cpu')\n"
-            "        print(ref, '=', n.c_dim, n.class_names, n.tile_px, n.tile_um)\n"
-            "    except UserError as e:\n        print(ref, '= ERR', e)\n")
-    proc = subprocess.run([sys.executable, "-c", code, *refs], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return dict(line.split(" = ", 1) for line in proc.stdout.splitlines())
+    return each_in_subprocess(refs, "(n := load_network(ref, 'cpu')).c_dim, n.class_names, n.tile_px, n.tile_um",
+                              env, "from synthhist.gan import load_network")
 
 
 @pytest.mark.slow

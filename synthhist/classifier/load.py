@@ -146,21 +146,6 @@ def find_model(path: Path) -> Path:
     return max(candidates, key=lambda p: (_epoch(p), p.name))
 
 
-def _hf_snapshot(ref: str) -> Path:
-    """Download (or reuse the cache of) hf:owner/repo[/subfolder] and return the local folder."""
-    parts = ref[3:].strip("/").split("/")
-    if len(parts) < 2 or not all(parts):
-        raise UserError(f"bad Hugging Face reference {ref!r}; use hf:owner/repo[/subfolder]")
-    from huggingface_hub import snapshot_download
-    try:
-        local = Path(snapshot_download(repo_id="/".join(parts[:2])))
-    except Exception as e:  # offline, unknown repo, auth: huggingface_hub raises many types
-        raise UserError(f"cannot get {ref} from the Hugging Face Hub ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:200] if str(e) else 'no details'}); offline? "
-                        "download it elsewhere and pass the folder") from None
-    return local.joinpath(*parts[2:])
-
-
 def _savedmodel_forward(path: Path):
     """(forward fn float32 [N,H,W,3] -> [N,n_out], n_out) of a TF SavedModel's serving signature."""
     try:
@@ -187,15 +172,11 @@ def _savedmodel_forward(path: Path):
 
 def load_classifier(ref: str | Path, uq: bool | None = None) -> Classifier:
     """Classifier from our model folder / .keras file, a slideflow SavedModel folder (params.json in it or its
-    parent), hf:owner/repo[/subfolder] or `demo` (the bundled demo classifier); uq None = the model's hp.uq."""
-    ref_s = str(ref)
-    if ref_s == "demo":
-        from synthhist.demo.models import demo_classifier_path
+    parent), hf:owner/repo[/subfolder][@rev] or `demo` (the bundled demo classifier); uq None = the model's hp.uq."""
+    from synthhist.refs import resolve
 
-        path = demo_classifier_path()
-    else:
-        path = _hf_snapshot(ref_s) if ref_s.startswith("hf:") else Path(ref_s).expanduser()
-    model_path = find_model(path)
+    ref_s = str(ref)
+    model_path = find_model(resolve(ref_s, "classifier"))
     params = read_params(model_path)
     hp = params.get("hp", {})
     uq = bool(hp.get("uq")) if uq is None else bool(uq)

@@ -1,32 +1,19 @@
-"""The bundled demo models (`--network demo`, `--classifier demo`): paths, and the default when none is given."""
+"""The bundled demo models (`--network demo`, `--classifier demo`): names kept for callers of synthhist.refs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import click
+from synthhist.refs import DEMO, demo_path, or_demo
 
-DEMO = "demo"
-
-
-def models_dir() -> Path:
-    """Folder of the bundled demo models (package data)."""
-    return Path(__file__).resolve().parent / "models"
+__all__ = ["DEMO", "demo_classifier_path", "demo_network_path", "or_demo"]
 
 
 def demo_network_path() -> Path:
     """Native-format config of the bundled demo GAN."""
-    return models_dir() / "gan" / "network.json"
+    return demo_path("network")
 
 
 def demo_classifier_path() -> Path:
     """Model folder (params.json + .keras) of the bundled demo classifier."""
-    return models_dir() / "classifier"
-
-
-def or_demo(ref: str | None, option: str) -> str:
-    """ref, or 'demo' with one line on stderr saying so when the option (network|classifier) was left out."""
-    if ref is not None:
-        return ref
-    click.echo(f"Using the bundled demo {option} (--{option} demo); pass --{option} to use your own.", err=True)
-    return DEMO
+    return demo_path("classifier")

@@ -10,7 +10,7 @@ import click
 import pandas as pd
 import torch
 
-from synthhist.demo.models import or_demo
+from synthhist.refs import or_demo
 from synthhist.device import resolve_device
 from synthhist.explain.bridge import Bridge
 from synthhist.explain.concordance import default_outcome, percentages, resumable_seed_search

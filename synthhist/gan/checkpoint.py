@@ -1,15 +1,21 @@
-"""Load and save GAN networks: reference pickles, our native safetensors format, `hf:` references.
+"""Load and save GAN networks: reference pickles and our native safetensors format (references: synthhist.refs).
 
 Native format (FORMAT_VERSION 1): a JSON config `<stem>.json` next to its weights `<stem>.safetensors`
 (in a folder: `network.json` + `network.safetensors`). The weights file holds the state dicts of G_ema,
 and optionally G and D, as `G_ema.<name>`, `G.<name>`, `D.<name>` in reference naming. The config holds
 the constructor kwargs, class_names, tile_px, tile_um, augment_p and free-form `extra`. The JSON is written
 last, so a config always points at complete weights.
+
+Loading never trusts a file: every file is opened at its real path (network_files lists them, so callers can
+confine them), configs are size-bounded JSON with sane numbers, and a network is built only after its
+expected state-dict shapes (computed on the meta device, allocating nothing) match the weights in the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,10 @@ from synthhist.errors import UserError
 FORMAT = "synthhist-stylegan2"
 FORMAT_VERSION = 1
 DEFAULT_STEM = "network"
+MAX_CONFIG_BYTES = 1 << 20  # network.json / training_options.json are a few kB
+MAX_VALUE = 1 << 20  # no constructor number of a StyleGAN2 comes near this (channel_base is 32768)
+MAX_LAYERS = 64  # mapping layers (8 in the paper)
+SLACK = 1 << 20  # weight bytes allowed beyond the file size
 
 
 @dataclass
@@ -41,21 +51,54 @@ class GanNetwork:
         return int(self.G.c_dim)
 
 
-def _build(kind: str, kwargs: dict, state: dict[str, torch.Tensor], source: str) -> torch.nn.Module:
+def _check_kwargs(kind: str, kwargs, source: str) -> None:
+    """Refuse constructor kwargs with absurd numbers before anything is built from them."""
+    if not isinstance(kwargs, dict):
+        raise UserError(f"{source}: the {kind} configuration is not a dict")
+    todo = [(kwargs, 0)]
+    while todo:
+        d, depth = todo.pop()
+        for k, v in d.items():
+            if isinstance(v, dict) and depth == 0:
+                todo.append((v, 1))
+            elif isinstance(v, bool) or v is None or (isinstance(v, str) and len(v) <= 64):
+                continue
+            elif not isinstance(v, (int, float)) or not math.isfinite(v) or abs(v) > MAX_VALUE:
+                raise UserError(f"{source}: {kind} configuration value {k}={str(v)[:40]} is not a sane number")
+    res = kwargs.get("img_resolution")
+    if not (type(res) is int and 4 <= res <= 1 << 14 and res & (res - 1) == 0):
+        raise UserError(f"{source}: {kind} img_resolution {str(res)[:40]} is not a power of two from 4 to 16384")
+    mapping = kwargs.get("mapping_kwargs") or {}
+    layers = mapping.get("num_layers", 8) if isinstance(mapping, dict) else None
+    if not (type(layers) is int and 0 <= layers <= MAX_LAYERS):
+        raise UserError(f"{source}: {kind} mapping num_layers {str(layers)[:40]} is not in 0..{MAX_LAYERS}")
+
+
+def _build(kind: str, kwargs: dict, state: dict[str, torch.Tensor], source: str, max_bytes: int) -> torch.nn.Module:
+    """Our G or D with the given weights; shapes are checked on a weightless (meta) copy before allocating.
+
+    max_bytes bounds the weights (the file size): together with the exact shape match, a configuration can
+    never allocate more than the file can fill.
+    """
     from synthhist.gan import Discriminator, Generator
 
+    cls = Generator if kind != "D" else Discriminator
+    _check_kwargs(kind, kwargs, source)
+    if sum(t.numel() * t.element_size() for t in state.values()) > max_bytes + SLACK:
+        raise UserError(f"{source}: the {kind} weights refer to more data than the file holds: refused")
     try:
-        net = (Generator if kind != "D" else Discriminator)(**kwargs)
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{source}: unsupported {kind} configuration ({e})") from None
-    own = net.state_dict()
+        with torch.device("meta"):
+            own = {k: tuple(v.shape) for k, v in cls(**kwargs).state_dict().items()}
+    except Exception as e:  # TypeError / ValueError for unsupported options, anything else for absurd ones
+        raise UserError(f"{source}: unsupported {kind} configuration ({str(e).splitlines()[0][:200]})") from None
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    wrong = [k for k in own if k in state and own[k] != tuple(state[k].shape)]
     if missing or unexpected or wrong:
         detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
                   else f"shape of {wrong[:3]}")
         raise UserError(f"{source}: the {kind} weights do not match its configuration ({detail})")
+    net = cls(**kwargs)
     net.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()})
     return net
 
@@ -78,46 +121,94 @@ def _class_names(labels, c_dim: int) -> list[str] | None:
     return [str(v) for v in labels]
 
 
+def _real(path: Path) -> Path:
+    """The file a path names, symlinks followed: what is opened is what network_files reports."""
+    return Path(os.path.realpath(path))
+
+
+def _read_json(path: Path, what: str):
+    """A small JSON file (size bounded, nesting errors caught) -> its value."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UserError(f"{what} {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a network config")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise UserError(f"{what} {path} is corrupt ({type(e).__name__}: {str(e)[:100]})") from None
+
+
+def _number(value, kind: type, what: str, source: str, hi: float = MAX_VALUE, zero_ok: bool = False):
+    """None, or value as a finite number in (0, hi] ([0, hi] with zero_ok): tile sizes, augment p."""
+    if value is None or value == "":
+        return None
+    try:
+        v = kind(value)
+        ok = math.isfinite(v) and (0 <= v if zero_ok else 0 < v) and v <= hi and (kind is float or v == float(value))
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or isinstance(value, bool):
+        raise UserError(f"{source}: {what} {str(value)[:40]} is not a valid number")
+    return v
+
+
 # --------------------------------------------------------------------------------------- reference pickles
+
+def _options_path(path: Path) -> Path:
+    return path.parent / "training_options.json"  # slideflow writes it beside the pickles
+
 
 def load_reference_pickle(path: Path, device: torch.device, training: bool) -> GanNetwork:
     """Load a StyleGAN2-ADA / StyleGAN3 / slideflow pickle (never executing it) plus training_options.json."""
-    from synthhist.gan.pickle_io import record_state_dict, read_network_pickle
+    from synthhist.gan.pickle_io import PersistentRecord, read_network_pickle, record_state_dict
     from synthhist.gan.reference_config import discriminator_kwargs, generator_kwargs
 
-    data = read_network_pickle(path)
-    G = _build("G_ema", generator_kwargs(data["G_ema"]), record_state_dict(data["G_ema"]), str(path))
-    net = GanNetwork(G=_finish(G, device, False), source=str(path))
+    real = _real(path)
+    data = read_network_pickle(real)
+    size, src = real.stat().st_size, str(path)
+
+    def build(key: str, kwargs_of) -> torch.nn.Module:
+        try:
+            kwargs, state = kwargs_of(data[key]), record_state_dict(data[key])
+        except UserError as e:
+            raise UserError(f"{src}: {e}") from None
+        except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError, OverflowError) as e:
+            raise UserError(f"{src}: malformed network pickle ({key}: {type(e).__name__}: {str(e)[:150]})") from None
+        return _build(key, kwargs, state, src, size)
+
+    net = GanNetwork(G=_finish(build("G_ema", generator_kwargs), device, False), source=src)
     if training:
         if data.get("G") is not None:
-            G_train = _build("G", generator_kwargs(data["G"]), record_state_dict(data["G"]), str(path))
-            net.G_train = _finish(G_train, device, True)
+            net.G_train = _finish(build("G", generator_kwargs), device, True)
         if data.get("D") is not None:
-            D = _build("D", discriminator_kwargs(data["D"]), record_state_dict(data["D"]), str(path))
-            net.D = _finish(D, device, True)
+            net.D = _finish(build("D", discriminator_kwargs), device, True)
         pipe = data.get("augment_pipe")
-        if pipe is not None:
-            p = (pipe.state.get("_buffers") or {}).get("p")
-            net.augment_p = float(p) if p is not None else None
-    opts = path.parent / "training_options.json"
+        p = pipe.mapping("_buffers").get("p") if isinstance(pipe, PersistentRecord) else None
+        net.augment_p = _number(float(p) if isinstance(p, torch.Tensor) and p.numel() == 1 else None, float,
+                                "augment p", src, 1.0, zero_ok=True)
+    opts = _options_path(path)
     if opts.is_file():
-        try:
-            sf = json.loads(opts.read_text()).get("slideflow_kwargs") or {}
-        except (OSError, ValueError, AttributeError):
-            raise UserError(f"cannot read {opts}: not valid JSON") from None
-        net.tile_px = int(sf["tile_px"]) if sf.get("tile_px") else None
-        net.tile_um = float(sf["tile_um"]) if sf.get("tile_um") else None
+        sf = _read_json(_real(opts), "training options")
+        sf = sf.get("slideflow_kwargs") if isinstance(sf, dict) else None
+        sf = sf if isinstance(sf, dict) else {}
+        net.tile_px = _number(sf.get("tile_px") or None, int, "tile_px", str(opts))
+        net.tile_um = _number(sf.get("tile_um") or None, float, "tile_um", str(opts))
         net.class_names = _class_names(sf.get("outcome_labels"), net.c_dim)
     return net
 
 
 # --------------------------------------------------------------------------------------- native format
 
-def _native_paths(path: Path) -> tuple[Path, Path]:
-    """(config json, weights safetensors) for a native folder, .json or .safetensors path."""
+def _native_config(path: Path) -> tuple[Path, Path, dict]:
+    """(config json, weights safetensors, parsed config) for a native folder, .json or .safetensors path."""
     if path.is_dir():
-        configs = sorted(path.glob("*.json"))
         named = path / f"{DEFAULT_STEM}.json"
+        configs = sorted(path.glob("*.json"))
         if named.is_file():
             config = named
         elif len(configs) == 1:
@@ -126,46 +217,62 @@ def _native_paths(path: Path) -> tuple[Path, Path]:
             raise UserError(f"{path} holds no single native network config ({DEFAULT_STEM}.json)")
     else:
         config = path.with_suffix(".json")
-    try:
-        cfg = json.loads(config.read_text())
-    except FileNotFoundError:
-        raise UserError(f"network config not found: {config}") from None
-    except (OSError, ValueError) as e:
-        raise UserError(f"network config {config} is corrupt ({e})") from None
+    cfg = _read_json(_real(config), "network config")
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise UserError(f"{config} is not a synthhist network config")
-    if int(cfg.get("format_version", 0)) > FORMAT_VERSION:
-        raise UserError(f"{config} has format version {cfg.get('format_version')}, newer than this code "
+    version = cfg.get("format_version", 0)
+    if type(version) is not int:
+        raise UserError(f"{config} has no valid format_version")
+    if version > FORMAT_VERSION:
+        raise UserError(f"{config} has format version {version}, newer than this code "
                         f"({FORMAT_VERSION}): update synthetic-histology")
-    return config, config.with_name(cfg.get("weights") or config.with_suffix(".safetensors").name)
+    weights = cfg.get("weights") or config.with_suffix(".safetensors").name
+    if not isinstance(weights, str) or Path(weights).name != weights or not weights.endswith(".safetensors"):
+        raise UserError(f"{config}: weights must name a .safetensors file beside it, not {str(weights)[:80]!r}")
+    if not isinstance(cfg.get("G_kwargs"), dict):
+        raise UserError(f"{config} has no G_kwargs")
+    networks = cfg.get("networks") or ["G_ema"]
+    if not isinstance(networks, list) or not set(networks) <= {"G_ema", "G", "D"}:
+        raise UserError(f"{config}: networks must be a list of G_ema, G, D")
+    if "D" in networks and not isinstance(cfg.get("D_kwargs"), dict):
+        raise UserError(f"{config} lists a D but has no D_kwargs")
+    return config, config.with_name(weights), cfg
 
 
-def _read_weights(weights: Path, prefix: str) -> dict[str, torch.Tensor]:
+def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
     from safetensors import safe_open
 
     try:
         with safe_open(str(weights), framework="pt", device="cpu") as f:
-            return {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+            return {k: f.get_tensor(k) for k in f.keys()}
     except FileNotFoundError:
         raise UserError(f"network weights not found: {weights}") from None
     except Exception as e:
-        raise UserError(f"network weights {weights} are corrupt ({type(e).__name__}: {e})") from None
+        raise UserError(f"network weights {weights} are corrupt ({type(e).__name__}: {str(e)[:150]})") from None
 
 
 def load_native(path: Path, device: torch.device, training: bool) -> GanNetwork:
     """Load our native format (folder, .json or .safetensors)."""
-    config, weights = _native_paths(path)
-    cfg = json.loads(config.read_text())
-    src = str(config)
-    G = _build("G_ema", cfg["G_kwargs"], _read_weights(weights, "G_ema."), src)
+    config, weights, cfg = _native_config(path)
+    src, real = str(config), _real(weights)
+    tensors, size = _read_weights(real), real.stat().st_size
+
+    def build(name: str, kwargs: dict) -> torch.nn.Module:
+        prefix = name + "."
+        return _build(name, kwargs, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, src,
+                      size)
+
+    G = build("G_ema", cfg["G_kwargs"])
     net = GanNetwork(G=_finish(G, device, False), class_names=_class_names(cfg.get("class_names"), int(G.c_dim)),
-                     tile_px=cfg.get("tile_px"), tile_um=cfg.get("tile_um"), source=src)
+                     tile_px=_number(cfg.get("tile_px"), int, "tile_px", src),
+                     tile_um=_number(cfg.get("tile_um"), float, "tile_um", src), source=src)
     if training:
-        if "G" in cfg.get("networks", []):
-            net.G_train = _finish(_build("G", cfg["G_kwargs"], _read_weights(weights, "G."), src), device, True)
-        if "D" in cfg.get("networks", []):
-            net.D = _finish(_build("D", cfg["D_kwargs"], _read_weights(weights, "D."), src), device, True)
-        net.augment_p = cfg.get("augment_p")
+        networks = cfg.get("networks") or []
+        if "G" in networks:
+            net.G_train = _finish(build("G", cfg["G_kwargs"]), device, True)
+        if "D" in networks:
+            net.D = _finish(build("D", cfg["D_kwargs"]), device, True)
+        net.augment_p = _number(cfg.get("augment_p"), float, "augment_p", src, 1.0, zero_ok=True)
     return net
 
 
@@ -216,27 +323,31 @@ def save_network(path: str | Path, G: torch.nn.Module, class_names: list[str] | 
 
 # --------------------------------------------------------------------------------------- dispatch
 
+def _is_native(path: Path) -> bool:
+    return not path.is_file() or path.suffix in (".json", ".safetensors")
+
+
+def network_files(ref: str | Path) -> list[Path]:
+    """Real paths (symlinks followed) of every file load_network(ref) opens, for callers that confine them."""
+    from synthhist.refs import resolve
+
+    path = resolve(ref, "network")
+    if _is_native(path):
+        config, weights, _ = _native_config(path)
+        return [_real(config), _real(weights)]
+    opts = _options_path(path)
+    return [_real(path)] + ([_real(opts)] if opts.is_file() else [])
+
+
 def load_network(ref: str | Path, device: torch.device | str | None = None, training: bool = False) -> GanNetwork:
-    """Load a network from a reference pickle, a native folder/.json/.safetensors, `hf:owner/repo[/file]` or `demo`."""
+    """Load a network from a reference pickle, a native folder/.json/.safetensors, `hf:owner/repo[/file][@rev]`
+    or `demo`; files are opened at their real paths (see network_files)."""
     from synthhist.device import resolve_device
+    from synthhist.refs import resolve
 
     device = resolve_device(device) if not isinstance(device, torch.device) else device
-    ref = str(ref)
-    if ref.startswith("hf:"):
-        from synthhist.gan.hub import resolve_hf
-
-        net = load_network(resolve_hf(ref), device, training)
-        net.source = ref
-        return net
-    if ref == "demo":
-        from synthhist.demo.models import demo_network_path
-
-        net = load_native(demo_network_path(), device, training)
-        net.source = ref
-        return net
-    path = Path(ref).expanduser()
-    if not path.exists():
-        raise UserError(f"network file not found: {path}")
-    if path.is_file() and path.suffix not in (".json", ".safetensors"):
-        return load_reference_pickle(path, device, training)
-    return load_native(path, device, training)
+    path = resolve(ref, "network")
+    net = (load_native if _is_native(path) else load_reference_pickle)(path, device, training)
+    if str(ref) == "demo" or str(ref).startswith("hf:"):
+        net.source = str(ref)
+    return net

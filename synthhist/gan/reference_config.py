@@ -1,6 +1,6 @@
 """Constructor kwargs of our Generator/Discriminator from captured reference network records.
 
-The runtime configuration is read from each submodule's own attributes and tensor shapes (spec 3.2, 7.1):
+The runtime configuration is read from each submodule's own attributes and tensor shapes (docs/stylegan2.md §3.2, §7):
 `_init_kwargs` lacks num_fp16_res/conv_clamp in NV3 pickles (their defaults live in the embedded source),
 ADA nests them under `synthesis_kwargs`, and w_avg_beta differs between code bases.
 """
@@ -26,13 +26,13 @@ def check_classes(rec: PersistentRecord, path: str) -> None:
     if rec.class_name not in KNOWN_CLASSES:
         raise UserError(f"unknown network class {rec.class_name!r} at {path}: only StyleGAN2 "
                         "(ADA / StyleGAN3 --cfg=stylegan2 / slideflow) networks are supported")
-    for name, child in (rec.state.get("_modules") or {}).items():
+    for name, child in rec.mapping("_modules").items():
         if isinstance(child, PersistentRecord):
             check_classes(child, f"{path}.{name}")
 
 
 def _blocks(rec: PersistentRecord, what: str) -> dict[int, PersistentRecord]:
-    blocks = {int(m.group(1)): c for n, c in (rec.state.get("_modules") or {}).items()
+    blocks = {int(m.group(1)): c for n, c in rec.mapping("_modules").items()
               if (m := re.fullmatch(r"b(\d+)", n)) and c is not None}
     if not blocks:
         raise UserError(f"the {what} has no b4..bR blocks: not a StyleGAN2 network (StyleGAN3 'alias-free' "
@@ -41,7 +41,7 @@ def _blocks(rec: PersistentRecord, what: str) -> dict[int, PersistentRecord]:
 
 
 def _shape(rec: PersistentRecord, name: str) -> tuple[int, ...]:
-    t = (rec.state.get("_parameters") or {}).get(name)
+    t = rec.mapping("_parameters").get(name)
     if t is None:
         raise UserError(f"malformed network pickle: {rec.class_name} has no {name}")
     return tuple(t.shape)
@@ -65,7 +65,7 @@ def _channel_layout(channels: dict[int, int], hints: list[dict]) -> tuple[int, i
 
 
 def _mapping_kwargs(mapping: PersistentRecord, c_dim: int, with_w_avg: bool) -> dict:
-    fcs = sorted((n for n in (mapping.state.get("_modules") or {}) if re.fullmatch(r"fc\d+", n)),
+    fcs = sorted((n for n in mapping.mapping("_modules") if re.fullmatch(r"fc\d+", n)),
                  key=lambda n: int(n[2:]))
     if not fcs:
         raise UserError("malformed network pickle: the mapping network has no layers")
@@ -96,7 +96,7 @@ def generator_kwargs(G: PersistentRecord) -> dict:
         raise UserError("malformed network pickle: the Generator lacks mapping or synthesis")
     blocks = _blocks(synthesis, "generator")
     c_dim = int(G.attr("c_dim"))
-    layers = [c for b in blocks.values() for n, c in (b.state.get("_modules") or {}).items()
+    layers = [c for b in blocks.values() for n, c in b.mapping("_modules").items()
               if n in ("conv0", "conv1", "torgb") and c is not None]
     clamps = {layer.attr("conv_clamp") for layer in layers}
     if len(clamps) != 1:
