@@ -32,12 +32,22 @@ def layer_groups(num_ws: int) -> list[dict]:
             for i, name in enumerate(layer_names(num_ws))]
 
 
-PREVIEW_RES = 128  # the synthesis block whose 'skip' RGB is sent first (a few percent of a 512 px image)
+PREVIEW_COST = 0.15  # the first preview: the largest 'skip' RGB costing at most this fraction of the image
+PREVIEW_RES = 128  # a second preview at this resolution, when it lies between the first and the full image
 
 
-def preview_res(resolution: int) -> int:
-    """Resolution of the preview image of a network: a quarter of its output, at most PREVIEW_RES."""
-    return min(PREVIEW_RES, resolution // 4)
+def preview_resolutions(G) -> list[int]:
+    """Resolutions whose intermediate 'skip' RGB is sent before the full image (by the conv FLOPs of the blocks)."""
+    if not _blockwise(G):
+        return []
+    synthesis, R = G.synthesis, G.img_resolution
+    cost = [sum(m.weight.numel() for m in getattr(synthesis, f"b{r}").modules()
+                if isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.dim() == 4) * r * r
+            for r in synthesis.block_resolutions]  # multiply-adds of each block's convs, ~ their time
+    done = np.cumsum(cost) / sum(cost)
+    cheap = [r for r, f in zip(synthesis.block_resolutions, done) if f <= PREVIEW_COST and r < R]
+    first = cheap[-1:] if cheap else []
+    return first + ([PREVIEW_RES] if PREVIEW_RES < R and (not first or PREVIEW_RES > first[0]) else [])
 
 
 def png_data_url(img: np.ndarray) -> str:
@@ -85,7 +95,7 @@ class Renderer:
                 "source": str(self.net.source), "resolution": G.img_resolution, "c_dim": self.net.c_dim,
                 "class_names": list(names), "tile_px": self.net.tile_px, "tile_um": self.net.tile_um,
                 "z_dim": G.z_dim, "w_dim": G.w_dim, "num_ws": G.num_ws,
-                "preview_res": preview_res(G.img_resolution) if _blockwise(G) else None,
+                "previews": preview_resolutions(G),
                 "layers": layer_groups(G.num_ws)}
         if self.clf is not None:
             out["classifier"] = {
@@ -157,12 +167,12 @@ class Renderer:
         """Image (PNG data URL), classifier input and prediction for p, with the time taken.
 
         A generator run by the render worker: it yields after every synthesis block (so a newer request
-        replaces it there) and yields the preview (the 'skip' RGB at preview_res) first; returns the result."""
+        replaces it there) and yields the previews (the 'skip' RGB at preview_resolutions) first; returns the result."""
         t0 = time.perf_counter()
-        R = self._need_net().img_resolution
-        first = preview_res(R)
+        G = self._need_net()
+        R, previews = G.img_resolution, preview_resolutions(G)
         for res, img in self._synthesize(self.ws(p), p.noise):
-            if res == first:
+            if res in previews:
                 yield {"stage": "preview", "params": p.model_dump(), "resolution": res,
                        "image": png_data_url(to_uint8(img)[0].cpu().numpy()),
                        "ms": round((time.perf_counter() - t0) * 1000, 1)}
@@ -212,10 +222,10 @@ class Renderer:
         z = z_from_seeds([p.seed], G.z_dim, self.device)
         ts = blend_steps(p.steps)
         batch = CURVE_BATCH if self.device.type == "cuda" else 1  # CPU: no gain from batching, finer steps
-        R, low = G.img_resolution, preview_res(G.img_resolution)
-        gan_um = self.bridge().gan_um
-        previews = _blockwise(G) and low >= 4 and crop_width(low, gan_um, float(self.clf.tile_um)) >= 2
-        passes = [low, R] if previews else [R]
+        R, previews = G.img_resolution, preview_resolutions(G)
+        passes = [R]  # a first pass at the first preview's resolution, when its crop keeps a few pixels
+        if previews and crop_width(previews[0], self.bridge().gan_um, float(self.clf.tile_um)) >= 2:
+            passes = [previews[0], R]
         for res in passes:
             bridge = self.bridge(res)
             preds = []
