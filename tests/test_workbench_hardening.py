@@ -186,3 +186,20 @@ def test_unknown_gan_microns_refused_not_invented(tmp_path):
     with TestClient(app) as c:
         assert "(16 of 32 px)" in c.get("/api/info").json()["bridge"]
         assert np.isclose(sum(c.get("/api/render", params={"seed": 1, "cls": 0}).json()["prediction"]["values"]), 1)
+
+
+@pytest.mark.slow
+def test_classifier_picked_in_the_page_is_rebuilt_from_arrays(tmp_path):
+    """A Keras classifier loaded in the child comes back as config + weights and predicts as an in-process load."""
+    from synthhist.classifier import load_classifier
+    from test_workbench_browser import small_classifier
+
+    small_classifier(tmp_path / "clf")
+    app = create_app(WorkbenchConfig(data_dirs=[tmp_path]), renderer=toy_renderer())
+    with TestClient(app) as c:
+        info = c.post("/api/load", json={"classifier": "clf"}).json()
+        assert info["classifier"]["outcome_labels"] == ["kindA", "kindB"] and info["classifier"]["tile_px"] == 24
+        assert info["network"]["source"] == "toy"  # the network stays
+    tiles = np.random.default_rng(0).integers(0, 256, (4, 24, 24, 3), dtype=np.uint8)
+    np.testing.assert_allclose(app.state.renderer.clf.predict(tiles), load_classifier(tmp_path / "clf").predict(tiles),
+                               atol=1e-6)

@@ -101,7 +101,7 @@ def create_app(config: WorkbenchConfig, renderer: Renderer | None = None) -> Fas
             try:
                 item = await asyncio.wait_for(events.get(), config.timeout_s)
             except asyncio.TimeoutError:
-                raise UserError(f"the render took longer than {config.timeout_s:g} s") from None
+                raise HTTPException(503, f"the render took longer than {config.timeout_s:g} s") from None
             if not isinstance(item, Future):
                 return item, False
             try:
@@ -117,8 +117,8 @@ def create_app(config: WorkbenchConfig, renderer: Renderer | None = None) -> Fas
             while not last:
                 try:
                     event, last = await next_event()
-                except UserError as e:
-                    event, last = {"error": str(e)}, True
+                except (UserError, HTTPException) as e:
+                    event, last = {"error": str(e) if isinstance(e, UserError) else e.detail}, True
                 yield json.dumps(event).encode() + b"\n"
 
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers={"Cache-Control": "no-store"})
