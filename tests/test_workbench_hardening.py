@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -16,12 +17,23 @@ from synthhist.workbench.serve import allowed_hosts
 from test_workbench import BASE, decode, toy_renderer
 
 CRASH_HOOK = """
-import os, signal, sys
-def _crash(event, args):  # the loader segfaults when it opens a file named crash*
-    if event == "open" and os.path.basename(str(args[0])).startswith("crash"):
+import os, signal, sys, time
+def _crash(event, args):  # the loader segfaults when it opens a file named crash*, hangs on hang*
+    name = os.path.basename(str(args[0])) if event == "open" else ""
+    if name.startswith("crash"):
         os.kill(os.getpid(), signal.SIGSEGV)
+    if name.startswith("hang"):
+        time.sleep(600)
 sys.addaudithook(_crash)
 """
+
+
+def crash_hook(tmp_path, monkeypatch) -> None:
+    """Make spawned children run CRASH_HOOK at start-up (a sitecustomize on their PYTHONPATH)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(CRASH_HOOK)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), *sys.path]))
 
 
 @pytest.fixture
@@ -36,10 +48,7 @@ def test_loader_crash_in_child_is_a_400_and_the_server_keeps_serving(tmp_path, m
     """A file that makes the loader segfault kills only the child: one-line 400, renders go on."""
     from gan_fixtures import write_native
 
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(CRASH_HOOK)  # imported by the spawned child at start-up
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), *sys.path]))
+    crash_hook(tmp_path, monkeypatch)
     data = tmp_path / "data"
     data.mkdir()
     (data / "crash.pkl").write_bytes(b"any bytes: the child dies when it opens the file")
@@ -55,6 +64,19 @@ def test_loader_crash_in_child_is_a_400_and_the_server_keeps_serving(tmp_path, m
         info = c.post("/api/load", json={"network": "g32"}).json()  # a good file still loads (in a child)
         assert info["network"]["class_names"] == ["classA", "classB"] and info["network"]["tile_um"] == 64.0
         assert decode(c.get("/api/render", params={"seed": 1, "cls": 1}).json()["image"]).shape == (32, 32, 3)
+
+
+@pytest.mark.slow
+def test_loader_that_hangs_is_stopped(tmp_path, monkeypatch):
+    from synthhist.errors import UserError
+    from synthhist.workbench import sandbox
+
+    crash_hook(tmp_path, monkeypatch)
+    (tmp_path / "hang.pkl").write_bytes(b"x")
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match="took longer than 30 s: stopped"):
+        sandbox.load_network(tmp_path / "hang.pkl", "cpu", timeout_s=30)
+    assert time.monotonic() - t0 < 60
 
 
 @pytest.mark.slow
