@@ -21,13 +21,15 @@ from synthhist.cli import run
 @click.option("--data-dir", "data_dirs", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder the page may load networks/classifiers from (repeatable; default: working directory).")
 @click.option("--token", default=None, help="Access token required on every request (header X-Workbench-Token or ?token=).")
-def main(network, classifier, host, port, device, data_dirs, token):
+@click.option("--gan-um", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The GAN's tile size in microns, for networks whose metadata lacks it (needed to feed the classifier).")
+def main(network, classifier, host, port, device, data_dirs, token, gan_um):
     """Serve the workbench page and print its URL (open it directly, or through an SSH tunnel)."""
     from synthhist.demo.models import or_demo
     from synthhist.workbench.serve import serve
 
     network, classifier = or_demo(network, "network"), or_demo(classifier, "classifier")
-    serve(host, port, token, list(data_dirs) or [Path.cwd()], device, network, classifier)
+    serve(host, port, token, list(data_dirs) or [Path.cwd()], device, network, classifier, gan_um)
 
 
 if __name__ == "__main__":

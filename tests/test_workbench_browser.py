@@ -49,7 +49,8 @@ def server(tmp_path):
     clf = small_classifier(tmp_path / "clf")
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1")
     proc = subprocess.Popen([sys.executable, str(ROOT / "workbench.py"), "--network", str(tmp_path / "g32"),
-                             "--classifier", str(clf), "--port", "0", "--device", "cpu", "--data-dir", str(tmp_path)],
+                             "--classifier", str(clf), "--port", "0", "--device", "cpu", "--data-dir", str(tmp_path),
+                             "--token", "browser-test-token"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -58,6 +59,16 @@ def server(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def wait_for(page, expression: str, arg=None, timeout_s: float = 120.0) -> None:
+    """Poll a JS expression until truthy (page.wait_for_function evals its predicate, which the page's CSP forbids)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression, arg):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.1)
 
 
 def test_page_end_to_end(server, tmp_path):
@@ -70,19 +81,21 @@ def test_page_end_to_end(server, tmp_path):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server)
-        page.wait_for_function("document.getElementById('image').src.startsWith('data:')", timeout=120_000)
-        page.wait_for_function("document.getElementById('prediction').querySelector('.bar-value')", timeout=120_000)
+        assert "token" not in page.url  # redirected to the clean URL; the HttpOnly cookie carries the token
+        wait_for(page, "() => document.getElementById('image').src.startsWith('data:')")
+        wait_for(page, "() => document.getElementById('prediction').querySelector('.bar-value') !== null")
         assert "classA" in page.text_content("#network-info")
+        assert page.eval_on_selector("#image", "e => getComputedStyle(e).imageRendering") == "auto"  # smooth upscale
+        assert "(loaded)" in page.text_content("#network-file")  # the picker shows the network given at start
 
         def snapshot():
             return page.get_attribute("#image", "src"), page.text_content("#prediction")
 
         def wait_changed(before):
-            page.wait_for_function(
-                "([img, pred]) => document.getElementById('image').src !== img"
-                " && document.getElementById('prediction').textContent !== pred"
-                " && document.getElementById('status').textContent.startsWith('ready')", arg=list(before),
-                timeout=120_000)
+            wait_for(page,
+                     "([img, pred]) => document.getElementById('image').src !== img"
+                     " && document.getElementById('prediction').textContent !== pred"
+                     " && document.getElementById('status').textContent.startsWith('ready')", arg=list(before))
 
         first = snapshot()
         page.click("h1")  # focus the page, not a form field
@@ -96,8 +109,7 @@ def test_page_end_to_end(server, tmp_path):
         page.keyboard.press("End")  # slider to class B
         assert page.input_value("#t") == "1"
         wait_changed(second)
-        page.wait_for_function("document.getElementById('curve-status').textContent.includes('steps')",
-                               timeout=120_000)
+        wait_for(page, "() => document.getElementById('curve-status').textContent.includes('steps')")
         page.screenshot(path=str(tmp_path / "workbench.png"), full_page=True)
         browser.close()
     assert (tmp_path / "workbench.png").stat().st_size > 10_000

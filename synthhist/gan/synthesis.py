@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -152,6 +153,13 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", precision: str = "auto",
                 fused_modconv: bool | None = None) -> torch.Tensor:
         """fused_modconv None: fused for batch 1 in eval mode, else the shared-weight (non-fused) path."""
+        for _, img in self.blockwise(ws, noise_mode, precision, fused_modconv):
+            pass
+        return img
+
+    def blockwise(self, ws: torch.Tensor, noise_mode: str = "const", precision: str = "auto",
+                  fused_modconv: bool | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Run the blocks one by one, yielding (resolution, the 'skip' RGB so far [N,img_channels,r,r])."""
         if fused_modconv is None:
             fused_modconv = ws.shape[0] == 1 and not self.training
         x = img = None
@@ -162,4 +170,4 @@ class SynthesisNetwork(nn.Module):
             dtype = block_dtype(precision, block.use_fp16, ws.device)
             x, img = block(x, img, ws[:, i:i + n], dtype, noise_mode, fused_modconv)
             i += block.num_conv
-        return img
+            yield r, img

@@ -38,11 +38,17 @@ class AllowedFolders:
         if not p.is_absolute():
             p = self.roots[0] / p
         real = Path(os.path.realpath(p))
-        if not any(real == root or real.is_relative_to(root) for root in self.roots):
+        if not self._inside(real):
             raise UserError(f"path {path!r} is outside the data folders")
         if not real.exists():
             raise UserError(f"path {path!r} does not exist")
+        for f in _opened_with(real):  # a model folder's files and a file's companions: no symlink escapes
+            if not self._inside(Path(os.path.realpath(f))):
+                raise UserError(f"{path!r}: {f.name} links outside the data folders")
         return real
+
+    def _inside(self, real: Path) -> bool:
+        return any(real == root or real.is_relative_to(root) for root in self.roots)
 
     def candidates(self) -> dict[str, list[str]]:
         """Networks (*.pkl, native network folders) and classifiers (folders with params.json) under the folders."""
@@ -59,6 +65,19 @@ class AllowedFolders:
                 networks.extend(str(folder / n) for n in sorted(names) if n.endswith(".pkl"))
                 del networks[MAX_ENTRIES:]
         return {"networks": networks, "classifiers": classifiers}
+
+
+def _opened_with(real: Path) -> list[Path]:
+    """Files a loader may open for real: everything in a model folder, or a file's companion files."""
+    if real.is_dir():
+        found = [] if (real / "params.json").exists() else [real.parent / "params.json"]  # read when none inside
+        for folder, dirs, names in os.walk(real, followlinks=False):
+            found += [Path(folder) / n for n in names + dirs]
+            if len(found) > 10 * MAX_ENTRIES:
+                raise UserError(f"{real} holds too many files to be a model folder")
+    else:
+        found = [real.with_suffix(".json"), real.with_suffix(".safetensors"), real.parent / "training_options.json"]
+    return [f for f in found if f.is_symlink() or f.exists()]
 
 
 def _walk(root: Path):

@@ -37,8 +37,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def allowed_hosts(host: str) -> list[str] | None:
+    """Host headers accepted for a bind address: the loopback names and the address itself; None (any) elsewhere."""
+    return [*LOOPBACK_HOSTS, host] if is_loopback(host) else None
+
+
 def serve(host: str, port: int, token: str | None, data_dirs: list[Path], device: str | None,
-          network: str | None, classifier: str | None) -> None:
+          network: str | None, classifier: str | None, gan_um: float | None = None) -> None:
     """Load what was asked, print the URL, and serve until interrupted."""
     import uvicorn
 
@@ -48,7 +53,7 @@ def serve(host: str, port: int, token: str | None, data_dirs: list[Path], device
               "Prefer the default 127.0.0.1 with an SSH tunnel.", file=sys.stderr)
         token = token or secrets.token_urlsafe(24)
     config = WorkbenchConfig(data_dirs=data_dirs, token=token, device=device, network=network,
-                             classifier=classifier, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+                             classifier=classifier, gan_um=gan_um, allowed_hosts=allowed_hosts(host))
     app = create_app(config)
     sock = bind(host, port)
     port = sock.getsockname()[1]

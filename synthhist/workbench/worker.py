@@ -6,7 +6,8 @@ is already running finishes. Lanes are served in priority order, so a slider dra
 
 A job may return a generator (a long job in steps, e.g. a prediction curve): it runs one step at a time,
 a waiting job of a higher-priority lane runs between two steps, and a newer job in its own lane
-supersedes it at the next step. The generator's return value is the job's result.
+supersedes it at the next step. The generator's return value is the job's result; what it yields
+besides None (e.g. a preview image) goes to the job's `progress` callback, called in the render thread.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import inspect
 import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Generator
+
+Progress = Callable[[Any], None] | None
 
 
 class Superseded(Exception):
@@ -34,22 +37,24 @@ class LatestWinsWorker:
 
     def __init__(self, lanes: tuple[str, ...]):
         self.lanes = lanes
-        self._waiting: dict[str, tuple[Callable[[], Any], Future] | None] = {lane: None for lane in lanes}
-        self._stepping: dict[str, tuple[Generator, Future] | None] = {lane: None for lane in lanes}
+        self._waiting: dict[str, tuple[Callable[[], Any], Future, Progress] | None] = {lane: None for lane in lanes}
+        self._stepping: dict[str, tuple[Generator, Future, Progress] | None] = {lane: None for lane in lanes}
         self._cond = threading.Condition()
         self._closed = False
         self._running = False
         self._thread = threading.Thread(target=self._loop, name="workbench-render", daemon=True)
         self._thread.start()
 
-    def submit(self, lane: str, fn: Callable[[], Any]) -> Future:
-        """Queue fn in lane, superseding the lane's waiting job; returns a Future of fn's result."""
+    def submit(self, lane: str, fn: Callable[[], Any], progress: Progress = None) -> Future:
+        """Queue fn in lane, superseding the lane's waiting job; returns a Future of fn's result.
+
+        progress(value) receives what a stepped job yields (None values excepted), in the render thread."""
         fut: Future = Future()
         with self._cond:
             if self._closed:
                 raise RuntimeError("the render worker is closed")
             old = self._waiting[lane]
-            self._waiting[lane] = (fn, fut)
+            self._waiting[lane] = (fn, fut, progress)
             self._cond.notify()
         if old is not None:
             _supersede(old[1])
@@ -88,11 +93,11 @@ class LatestWinsWorker:
                     return
                 lane, kind = self._next()
                 if kind == "new":
-                    fn, fut = self._waiting[lane]
+                    fn, fut, progress = self._waiting[lane]
                     self._waiting[lane] = None
                     stale, self._stepping[lane] = self._stepping[lane], None
                 else:
-                    (gen, fut), stale = self._stepping[lane], None
+                    (gen, fut, progress), stale = self._stepping[lane], None
                     self._stepping[lane] = None
                 self._running = True
             try:
@@ -105,7 +110,7 @@ class LatestWinsWorker:
                     gen = self._call(fn, fut)
                     if gen is None:
                         continue
-                self._step(lane, gen, fut)
+                self._step(lane, gen, fut, progress)
             finally:
                 with self._cond:
                     self._running = False
@@ -123,14 +128,16 @@ class LatestWinsWorker:
         fut.set_result(result)
         return None
 
-    def _step(self, lane: str, gen: Generator, fut: Future) -> None:
+    def _step(self, lane: str, gen: Generator, fut: Future, progress: Progress) -> None:
         """Advance a stepped job once; finish its future when it returns or raises, else park it."""
         try:
-            next(gen)
+            value = next(gen)
         except StopIteration as stop:
             fut.set_result(stop.value)
         except BaseException as e:
             fut.set_exception(e)
         else:
+            if value is not None and progress is not None:
+                progress(value)
             with self._cond:
-                self._stepping[lane] = (gen, fut)
+                self._stepping[lane] = (gen, fut, progress)

@@ -1,30 +1,48 @@
 // synthetic-histology workbench page: plain JavaScript, no build step, no external resources.
 // Rendering never blocks the page: every change sends a request; the server keeps only the newest
 // waiting one (older ones come back {superseded: true}); a response older than the image shown is ignored.
+// Images and curves stream as JSON lines: a low-resolution preview first, then the full result.
+// The access token (when the server needs one) travels in an HttpOnly cookie set when the page loads.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const TOKEN = new URLSearchParams(location.search).get("token");
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 const SAVED_KEY = "synthhist-workbench-saved";
 const MAX_SEED = 4294967295;
 
 const state = { info: null, last: null, curve: null };
-const seq = { render: 0, renderShown: 0, curve: 0, curveShown: 0 };
+const seq = { render: 0, renderShown: 0, previewShown: 0, curve: 0, curveShown: 0 };
 let curveTimer = null;
 
-async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (TOKEN) headers["X-Workbench-Token"] = TOKEN;
-  const resp = await fetch(path, Object.assign({}, options, { headers }));
+async function failure(resp) {
   let body = null;
   try { body = await resp.json(); } catch (e) { body = null; }
-  if (!resp.ok) {
-    let msg = body && body.detail;
-    if (Array.isArray(msg)) msg = msg.map((d) => `${(d.loc || []).slice(-1)[0]}: ${d.msg}`).join("; ");
-    throw new Error(msg || `HTTP ${resp.status}`);
+  return new Error((body && body.detail) || `HTTP ${resp.status}`);
+}
+
+async function api(path, options = {}) {
+  const resp = await fetch(path, options);
+  if (!resp.ok) throw await failure(resp);
+  return resp.json();
+}
+
+// GET a JSON-lines stream; onEvent(obj) for each line as it arrives.
+async function apiStream(path, onEvent) {
+  const resp = await fetch(path);
+  if (!resp.ok) throw await failure(resp);
+  const reader = resp.body.getReader(), decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.trim()) onEvent(JSON.parse(line));
+    }
   }
-  return body;
 }
 
 function setStatus(text, kind) {
@@ -86,11 +104,20 @@ async function requestRender() {
   const id = ++seq.render;
   setStatus("rendering…", "busy");
   try {
-    const r = await api("/api/render?" + new URLSearchParams(imageParams()));
-    if (r.superseded || id <= seq.renderShown) return;
-    seq.renderShown = id;
-    showRender(r);
-    if (id === seq.render) setStatus(`ready · ${r.ms} ms`, "idle");
+    await apiStream("/api/render/stream?" + new URLSearchParams(imageParams()), (r) => {
+      if (r.superseded || id <= seq.renderShown) return;
+      if (r.error !== undefined && !r.stage) throw new Error(r.error);
+      if (r.stage === "preview") {
+        if (id < seq.previewShown) return;
+        seq.previewShown = id;
+        $("image").src = r.image;
+        $("image-caption").textContent = `preview · ${r.resolution} px, refining…`;
+        return;
+      }
+      seq.renderShown = seq.previewShown = id;
+      showRender(r);
+      if (id === seq.render) setStatus(`ready · ${r.ms} ms`, "idle");
+    });
   } catch (e) {
     if (id >= seq.render) { showError(e.message); setStatus("error", "error"); }
   }
@@ -170,12 +197,17 @@ async function requestCurve() {
   const id = ++seq.curve;
   const params = curveParams();
   try {
-    const r = await api("/api/curve?" + new URLSearchParams(params));
-    if (r.superseded || id <= seq.curveShown) return;
-    seq.curveShown = id;
-    state.curve = r;
-    if (id === seq.curve) $("curve-status").textContent = `· seed ${r.params.seed}, ${r.t.length} steps, ${r.ms} ms`;
-    drawCurve();
+    await apiStream("/api/curve/stream?" + new URLSearchParams(params), (r) => {
+      if (r.superseded || id < seq.curveShown) return;
+      if (r.error !== undefined && !r.stage) throw new Error(r.error);
+      seq.curveShown = id;
+      state.curve = r;
+      if (id === seq.curve) {
+        $("curve-status").textContent = r.stage === "preview"
+          ? `· from ${r.resolution} px previews, refining…` : `· seed ${r.params.seed}, ${r.t.length} steps, ${r.ms} ms`;
+      }
+      drawCurve();
+    });
   } catch (e) {
     if (id >= seq.curve) $("curve-status").textContent = `· ${e.message}`;
   }
@@ -223,19 +255,19 @@ function shortPath(path, roots) {
   return root && roots.length === 1 ? path.slice(root.length + 1) || "." : path;
 }
 
+// The files found, with the loaded one selected (added first when it is not among them, e.g. `demo`).
 function fillSelect(sel, items, current, roots) {
   sel.textContent = "";
-  if (!items.length) {
+  const match = current && items.find((it) => current === it || current.startsWith(it + "/"));
+  const option = (value, text) => {
     const o = document.createElement("option");
-    o.value = ""; o.textContent = "(none found under the data folders)";
+    o.value = value; o.textContent = text;
     sel.appendChild(o);
-  }
-  for (const it of items) {
-    const o = document.createElement("option");
-    o.value = it; o.textContent = shortPath(it, roots);
-    sel.appendChild(o);
-  }
-  if (current && items.includes(current)) sel.value = current;
+  };
+  if (current && !match) option(current, `${shortPath(current, roots)} (loaded)`);
+  if (!items.length && !current) option("", "(none found under the data folders)");
+  for (const it of items) option(it, shortPath(it, roots) + (it === match ? " (loaded)" : ""));
+  if (current) sel.value = match || current;
 }
 
 async function loadFiles() {
@@ -257,6 +289,7 @@ async function load(kind) {
     if (info.superseded) return;
     showError("");
     applyInfo(info);
+    loadFiles();
     setStatus("ready", "idle");
   } catch (e) { showError(e.message); setStatus("error", "error"); }
 }
