@@ -135,7 +135,7 @@ def _extract(path: Path, outdir: Path, opts: TileOptions) -> dict:
             keep = ~inside if opts.roi_method == "outside" else inside
             counts["dropped_roi"] = int((~keep).sum())
         if opts.qc and keep.any():
-            mask = qc.slide_qc_mask(osr, mpp, opts.qc, polygons, opts.roi_method == "outside")
+            mask = qc.slide_qc_mask(osr, mpp, opts.qc)
             bad = qc.tile_bad_fraction(mask, osr.dimensions[0], top_lefts, geom.full_extract_px) > qc.FILTER_THRESHOLD
             counts["dropped_qc"] = int((keep & bad).sum())
             keep &= ~bad
