@@ -126,3 +126,20 @@ def test_int64_extremes():
     ex = tfrecord.decode_example(payload)
     assert ex["loc_x"] == [-(2 ** 63)] and ex["loc_y"] == [2 ** 63 - 1] and ex["image_raw"] == [b""]
     assert struct.calcsize("<Q") == 8
+
+
+def test_crafted_records_are_refused_without_allocating(tmp_path):
+    # a feature key as a varint of 2**40 (bytes(v) would allocate a terabyte), and a truncated field
+    for payload in [b"\x0a\x08\x0a\x06\x08\x80\x80\x80\x80\x80\x20", b"\x0a\x7f\x0a", b"\x0f\x00"]:
+        with pytest.raises(ValueError):
+            tfrecord.decode_example(payload)
+    p = tmp_path / "s.tfrecords"
+    p.write_bytes(tfrecord.frame(b"\x0a\x08\x0a\x06\x08\x80\x80\x80\x80\x80\x20"))
+    with pytest.raises(tfrecord.CorruptRecord, match="corrupt TFRecord.*malformed|wire type"):
+        list(tfrecord.read_tfrecord(p))
+    # a header claiming 2**60 bytes, with a correct checksum: refused as truncated, nothing allocated
+    length = struct.pack("<Q", 1 << 60)
+    p.write_bytes(length + struct.pack("<I", tfrecord.masked_crc32c(length)) + b"x" * 100)
+    with open(p, "rb") as f, pytest.raises(tfrecord.CorruptRecord, match="truncated"):
+        tfrecord.read_record_at(f, 0, p)
+    assert tfrecord.RecordReader(p).read(0) is None
