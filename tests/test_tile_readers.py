@@ -195,8 +195,9 @@ def test_torch_reader_skips_corrupt_records(records, kind, with_index, caplog):
     assert {_ids(next(it)[0]) for _ in range(40)} == {(3, i) for i in range(8)} - {(3, i) for i in lost}
 
 
-def test_skipped_records_are_counted_in_the_log(records, caplog):
+def test_skipped_records_are_counted_in_the_log(records, caplog, monkeypatch):
     paths, _ = records
+    monkeypatch.setattr(logging.getLogger("synthhist"), "propagate", True)   # an earlier script setup may stop it
     for r in (1, 4):
         _corrupt(paths[3], "data", r)
     with caplog.at_level(logging.WARNING, "synthhist"):
