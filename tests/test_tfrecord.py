@@ -143,3 +143,18 @@ def test_crafted_records_are_refused_without_allocating(tmp_path):
     with open(p, "rb") as f, pytest.raises(tfrecord.CorruptRecord, match="truncated"):
         tfrecord.read_record_at(f, 0, p)
     assert tfrecord.RecordReader(p).read(0) is None
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 1), (299, 299), (64, 33)])
+def test_tile_png_is_lossless_for_pillow_and_tensorflow(shape):
+    from synthhist.wsi.png import encode_png
+
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    img[: shape[0] // 2] = img[: shape[0] // 2] // 16 * 16      # some structure too, so deflate finds matches
+    data = encode_png(img)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+    tf = pytest.importorskip("tensorflow")
+    np.testing.assert_array_equal(tf.io.decode_png(data).numpy(), img)
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(img.astype(np.float32))

@@ -189,13 +189,22 @@ def tile_record(ex: dict[str, list], where: str) -> dict:
 
 def write_tfrecord(path: str | Path, records: Iterable[dict]) -> int:
     """Write tile records (slide, image_raw, loc_x, loc_y) to path atomically, plus its index; return count."""
+    return write_frames(path, (tile_frame(r) for r in records))
+
+
+def tile_frame(r: dict) -> bytes:
+    """The framed record of one tile dict (slide, image_raw, loc_x, loc_y)."""
+    return frame(encode_example({"slide": r["slide"], "image_raw": r["image_raw"],
+                                 "loc_x": int(r["loc_x"]), "loc_y": int(r["loc_y"])}))
+
+
+def write_frames(path: str | Path, frames: Iterable[bytes]) -> int:
+    """Write framed records to path atomically, plus its index; return the count."""
     path = Path(path)
     index: list[tuple[int, int]] = []
     offset = 0
     with atomic_open(path, "wb") as f:
-        for r in records:
-            rec = frame(encode_example({"slide": r["slide"], "image_raw": r["image_raw"],
-                                        "loc_x": int(r["loc_x"]), "loc_y": int(r["loc_y"])}))
+        for rec in frames:
             f.write(rec)
             index.append((offset, len(rec)))
             offset += len(rec)
