@@ -147,7 +147,8 @@ def test_extract_rois_bounds_members(tmp_path, monkeypatch):
     (LFS_POINTER, "is a Git LFS pointer"),
     (tar_bytes({"S1.csv": b"x,y\n1,2\n"}), "not a ROI CSV"),
     (tar_bytes({"notes.txt": b"x"}), "holds no <slide>.csv files"),
-    (tar_bytes({"a/S1.csv": ROI, "b/S1.csv": ROI + b"ROI_1,0,0\n"}), "'a/S1.csv' and 'b/S1.csv' are both ROIs of slide S1"),
+    (tar_bytes({"a/S1.csv": ROI, "b/S1.csv": ROI + b"ROI_1,0,0\n"}),
+     "'a/S1.csv' and 'b/S1.csv' are both ROIs of slide S1"),
 ])
 def test_extract_rois_errors(tmp_path, content, message):
     archive = tmp_path / "r.tar.gz"

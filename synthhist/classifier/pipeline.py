@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from synthhist.classifier.preprocess import augment, reinhard_fast, standardize
 from synthhist.errors import UserError
-from synthhist.wsi.dataset import tf_records
+from synthhist.wsi.tfrecord import tf_records
 
 _FEATURES = {
     "image_raw": tf.io.FixedLenFeature([], tf.string),

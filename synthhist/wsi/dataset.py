@@ -21,7 +21,7 @@ from PIL import Image
 
 from synthhist.errors import UserError
 from synthhist.wsi.slide import slide_name
-from synthhist.wsi.tfrecord import RecordReader, read_index
+from synthhist.wsi.tfrecord import RecordReader, read_index, tf_records
 
 def check_labels(tfrecords: Sequence[str | Path], labels: dict) -> list[Path]:
     """TFRecord paths as Paths; UserError if a file is missing or a slide has no label."""
@@ -68,34 +68,6 @@ def tile_px_of(tfrecord: str | Path) -> int:
         raise reader.unreadable(len(offsets))
     finally:
         reader.close()
-
-
-def tf_records(path: str | Path, repeat: bool = False):
-    """tf.data.Dataset of the serialised Examples of one TFRecord (verified; corrupt records skipped, counted).
-
-    A drop-in for tf.data.TFRecordDataset(path) that, unlike it, goes on past a corrupt record.
-    """
-    import tensorflow as tf
-
-    offsets = [o for o, _ in read_index(path, strict=False)]
-
-    def payloads():
-        reader = RecordReader(path)
-        try:
-            while True:
-                good = 0
-                for offset in offsets:   # images are decoded by TF (a checksummed record holds what was written)
-                    if (got := reader.read(offset)) is not None:
-                        good += 1
-                        yield got[0]
-                if offsets and not good:
-                    raise reader.unreadable(len(offsets))
-                if not repeat:
-                    return
-        finally:
-            reader.close()
-
-    return tf.data.Dataset.from_generator(payloads, output_signature=tf.TensorSpec([], tf.string))
 
 
 # ---------------------------------------------------------------------------------------------
