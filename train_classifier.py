@@ -3,7 +3,7 @@
 import click
 
 from synthhist.cli import run
-from synthhist.wsi.cli_options import prepare_from_options, project_options, training_entry
+from synthhist.wsi.cli_options import prepare_from_options, project_options
 
 
 @click.command()
@@ -20,11 +20,12 @@ from synthhist.wsi.cli_options import prepare_from_options, project_options, tra
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of the split and the training (default 0).")
 def main(exp, outdir, download, md5, extract_only, workers, **train_options):
     """Prepare the project of a classifier experiment config and train its classifier."""
-    experiment, project = prepare_from_options("classifier", exp, outdir, download, md5, workers)
+    experiment, project = prepare_from_options("classifier", exp, outdir, download, md5, extract_only, workers)
     if not extract_only:
+        from synthhist.classifier.train import train_from_experiment   # TensorFlow only when training
+
         train_options["val_k"] = list(train_options["val_k"]) or None
-        training_entry("synthhist.classifier.train", "classifier training")(project=project, exp=experiment,
-                                                                              **train_options)
+        train_from_experiment(project=project, exp=experiment, **train_options)
 
 
 if __name__ == "__main__":

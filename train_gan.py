@@ -7,7 +7,7 @@ import click
 
 from synthhist.cli import run
 from synthhist.gan.train.options import training_options
-from synthhist.wsi.cli_options import project_options
+from synthhist.wsi.cli_options import prepare_from_options, project_options
 
 
 @click.command()
@@ -15,9 +15,9 @@ from synthhist.wsi.cli_options import project_options
 @training_options
 def main(exp, outdir, download, md5, extract_only, workers, **train_options):
     """Prepare the project of a GAN experiment config and train its GAN."""
-    from synthhist.gan.train import prepare_gan_project, train_from_experiment
+    from synthhist.gan.train import train_from_experiment
 
-    experiment, project = prepare_gan_project(exp, outdir, download, md5, extract_only, workers)
+    experiment, project = prepare_from_options("gan", exp, outdir, download, md5, extract_only, workers)
     if not extract_only:
         train_from_experiment(project, experiment, workers=workers, **train_options)
 

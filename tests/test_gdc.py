@@ -134,3 +134,9 @@ def test_failed_download_is_listed(gdc, tmp_path):
     assert report.failed["A"] == "not found at the data endpoint"
     assert "after 2 attempts" in report.failed["B"] and report.present == []
     assert list(report.missing()) == ["A", "B"]
+
+
+def test_fetch_slides_refuses_names_outside_the_slides_folder(gdc, tmp_path):
+    with pytest.raises(UserError, match="'../x' is not a plain file name"):
+        _fetch(tmp_path, gdc, ["S1", "../x"], download_missing=True)
+    assert not (tmp_path / "x.svs").exists() and not gdc.requests

@@ -125,6 +125,21 @@ def test_extract_rois_flattens_and_skips_links(tmp_path):
     assert not (tmp_path / "roi/S1.csv").exists()
 
 
+def test_extract_rois_bounds_members(tmp_path, monkeypatch):
+    from synthhist.wsi import resources
+
+    monkeypatch.setattr(resources, "MAX_ROI_BYTES", 1000)
+    archive = tmp_path / "r.tar.gz"
+    archive.write_bytes(tar_bytes({"S1.csv": ROI, "S2.csv": ROI + b"ROI_0,1,1\n" * 200}))
+    with pytest.raises(UserError, match="member 'S2.csv' is 2.* bytes, over the"):
+        extract_rois(archive, tmp_path / "roi")
+    assert not (tmp_path / "roi/S1.csv").exists()              # checked before anything is written
+    monkeypatch.setattr(resources, "MAX_ROI_MEMBERS", 3)
+    archive.write_bytes(tar_bytes({f"S{i}.csv": ROI for i in range(4)}))
+    with pytest.raises(UserError, match="more than 3 members"):
+        extract_rois(archive, tmp_path / "roi")
+
+
 @pytest.mark.parametrize("content,message", [
     (tar_bytes({"../evil.csv": ROI}), "unsafe member path '../evil.csv'"),
     (tar_bytes({"/abs/evil.csv": ROI}), "unsafe member path"),
@@ -132,6 +147,8 @@ def test_extract_rois_flattens_and_skips_links(tmp_path):
     (LFS_POINTER, "is a Git LFS pointer"),
     (tar_bytes({"S1.csv": b"x,y\n1,2\n"}), "not a ROI CSV"),
     (tar_bytes({"notes.txt": b"x"}), "holds no <slide>.csv files"),
+    (tar_bytes({"a/S1.csv": ROI, "b/S1.csv": ROI + b"ROI_1,0,0\n"}),
+     "'a/S1.csv' and 'b/S1.csv' are both ROIs of slide S1"),
 ])
 def test_extract_rois_errors(tmp_path, content, message):
     archive = tmp_path / "r.tar.gz"
@@ -237,3 +254,18 @@ def test_scripts_download_and_extract(gdc, tmp_path, script):
     if importlib.util.find_spec("synthhist.gan.train") is None:
         proc = script("train_gan.py", "--exp", tmp_path / "gan.json", "--outdir", proj, check=False)
         assert proc.returncode == 1 and proc.stderr.strip().endswith("Error: GAN training is not available yet")
+
+
+@pytest.mark.parametrize("name", ["../../x", "sub/S1", "..", "C:evil", "a\\\\b", "S\x001"])
+def test_slide_names_must_be_plain_file_names(gdc, tmp_path, name, script):
+    gdc.static["labels.csv"] = f"patient,slide,subtype\nP1,S1,adeno\nP2,{name},squam\n".encode()
+    cfg = write_config(tmp_path, gdc)
+    with pytest.raises(UserError, match=r"line 3: slide name .* is not a plain file name"):
+        prepare_project(load_experiment(cfg), tmp_path / "proj", download=True, extract=False)
+    assert not any(tmp_path.glob("**/x*")) and not (tmp_path / "proj/slides/S1.svs").exists()
+    if name == "../../x":   # as a user meets it: one line, nothing downloaded
+        proc = script("train_gan.py", "--exp", cfg, "--outdir", tmp_path / "p2", "--download", "--extract-only",
+                      check=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith("Error: annotations file")
+        assert not [r for r in gdc.requests if "/data/" in r[1]]

@@ -126,3 +126,35 @@ def test_int64_extremes():
     ex = tfrecord.decode_example(payload)
     assert ex["loc_x"] == [-(2 ** 63)] and ex["loc_y"] == [2 ** 63 - 1] and ex["image_raw"] == [b""]
     assert struct.calcsize("<Q") == 8
+
+
+def test_crafted_records_are_refused_without_allocating(tmp_path):
+    # a feature key as a varint of 2**40 (bytes(v) would allocate a terabyte), and a truncated field
+    for payload in [b"\x0a\x08\x0a\x06\x08\x80\x80\x80\x80\x80\x20", b"\x0a\x7f\x0a", b"\x0f\x00"]:
+        with pytest.raises(ValueError):
+            tfrecord.decode_example(payload)
+    p = tmp_path / "s.tfrecords"
+    p.write_bytes(tfrecord.frame(b"\x0a\x08\x0a\x06\x08\x80\x80\x80\x80\x80\x20"))
+    with pytest.raises(tfrecord.CorruptRecord, match="corrupt TFRecord.*malformed|wire type"):
+        list(tfrecord.read_tfrecord(p))
+    # a header claiming 2**60 bytes, with a correct checksum: refused as truncated, nothing allocated
+    length = struct.pack("<Q", 1 << 60)
+    p.write_bytes(length + struct.pack("<I", tfrecord.masked_crc32c(length)) + b"x" * 100)
+    with open(p, "rb") as f, pytest.raises(tfrecord.CorruptRecord, match="truncated"):
+        tfrecord.read_record_at(f, 0, p)
+    assert tfrecord.RecordReader(p).read(0) is None
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 1), (299, 299), (64, 33)])
+def test_tile_png_is_lossless_for_pillow_and_tensorflow(shape):
+    from synthhist.wsi.png import encode_png
+
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    img[: shape[0] // 2] = img[: shape[0] // 2] // 16 * 16      # some structure too, so deflate finds matches
+    data = encode_png(img)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+    tf = pytest.importorskip("tensorflow")
+    np.testing.assert_array_equal(tf.io.decode_png(data).numpy(), img)
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(img.astype(np.float32))

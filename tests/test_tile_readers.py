@@ -1,6 +1,8 @@
 """Annotations -> labels, and the tf.data / PyTorch tile readers over small TFRecords."""
 
 import io
+import logging
+import os
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from PIL import Image
 
 from synthhist.errors import UserError
 from synthhist.wsi import dataset, labels
-from synthhist.wsi.tfrecord import write_tfrecord
+from synthhist.wsi.tfrecord import UnreadableTFRecord, frame, index_path, read_index, write_tfrecord
 
 PX = 8
 
@@ -151,3 +153,106 @@ def test_jpeg_tiles(tmp_path):
     ds = dataset.TorchTileDataset([p], {"j": 0}, num_classes=2, infinite=False, augment="")
     imgs = [img for img, _ in ds]
     assert len(imgs) == 3 and abs(int(imgs[0][0, 4, 4]) - 10) <= 2
+
+
+# --- corrupt TFRecords: bad records are skipped and counted, a wholly unreadable file is one line ----------------
+
+
+def _corrupt(path, kind: str, record: int = 1):
+    """Damage one record of a TFRecord in place (its .index, written with the file, stays valid)."""
+    idx = read_index(path)
+    off, n = idx[record]
+    data = bytearray(path.read_bytes())
+    if kind == "data":
+        data[off + 12 + n // 2 - 8] ^= 0xFF              # a byte of the payload: data checksum fails
+    elif kind == "length":
+        data[off + 1] ^= 0x01                            # a byte of the length: length checksum fails
+    elif kind == "protobuf":                             # garbage payload with correct checksums
+        data[off:off + n] = frame(b"\x0a\xff\xff\xff\x7f" + bytes(n - 21))
+    elif kind == "truncate":
+        data = data[:off + n // 2]
+    mtime = index_path(path).stat().st_mtime_ns
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(mtime, mtime))                    # the index stays current: readers use its offsets
+
+
+@pytest.mark.parametrize("kind", ["data", "length", "protobuf", "truncate"])
+@pytest.mark.parametrize("with_index", [True, False])
+def test_torch_reader_skips_corrupt_records(records, kind, with_index, caplog):
+    paths, _ = records
+    _corrupt(paths[3], kind)                          # d: 8 tiles, record 1 damaged
+    if not with_index:
+        index_path(paths[3]).unlink()
+    y = {"a": 0, "b": 0, "c": 1, "d": 1}
+    with caplog.at_level(logging.WARNING, "synthhist"):
+        ds = dataset.TorchTileDataset(paths, y, infinite=False, augment="")
+        got = {_ids(img) for img, _ in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1)}
+    # a cut loses the rest of the file; without an index, so does a broken length (nothing after it is framed)
+    lost = set(range(1, 8)) if kind == "truncate" or (kind == "length" and not with_index) else {1}
+    assert got == {(s, i) for s, n in enumerate([5, 6, 7, 8]) for i in range(n)} - {(3, i) for i in lost}
+    # infinite stream: goes on without the bad record
+    it = iter(dataset.TorchTileDataset([paths[3]], {"d": 1}, augment="", chunk_size=3))
+    assert {_ids(next(it)[0]) for _ in range(40)} == {(3, i) for i in range(8)} - {(3, i) for i in lost}
+
+
+def test_skipped_records_are_counted_in_the_log(records, caplog, monkeypatch):
+    paths, _ = records
+    monkeypatch.setattr(logging.getLogger("synthhist"), "propagate", True)   # an earlier script setup may stop it
+    for r in (1, 4):
+        _corrupt(paths[3], "data", r)
+    with caplog.at_level(logging.WARNING, "synthhist"):
+        assert len(list(dataset.TorchTileDataset([paths[3]], {"d": 1}, infinite=False))) == 6
+    lines = [r.getMessage() for r in caplog.records if "record skipped" in r.getMessage()]
+    assert len(lines) == 2 and "bad data checksum" in lines[0] and "2 corrupt record(s) skipped" in lines[1]
+
+
+def test_unreadable_file_is_one_line_even_from_a_worker(records):
+    paths, _ = records
+    for r in range(len(read_index(paths[0]))):
+        _corrupt(paths[0], "data", r)                 # every record of a damaged
+    with pytest.raises(UnreadableTFRecord, match=r"a.tfrecords: none of its 5 record\(s\) can be read"):
+        dataset.tile_px_of(paths[0])
+    ds = dataset.TorchTileDataset(paths[1:] + paths[:1], {"a": 0, "b": 0, "c": 1, "d": 1}, infinite=False)
+    with pytest.raises(UnreadableTFRecord) as e:     # found in a DataLoader worker, re-raised here
+        list(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1))
+    assert "\n" not in str(e.value) and "a.tfrecords: none of its 5 record(s) can be read" in str(e.value)
+    paths[1].write_bytes(b"\x00" * 5)                 # not even one record header
+    index_path(paths[1]).unlink()
+    with pytest.raises(UnreadableTFRecord, match="b.tfrecords.*truncated.*no record of the file can be read"):
+        dataset.TorchTileDataset(paths[1:2], {"b": 0})
+
+
+@pytest.mark.parametrize("kind", ["data", "length", "protobuf"])
+def test_tf_reader_skips_corrupt_records(records, kind):
+    pytest.importorskip("tensorflow")
+    paths, _ = records
+    _corrupt(paths[3], kind)
+    y = {"a": 0, "b": 0, "c": 1, "d": 1}
+    got = {(int(img[..., 0].numpy().max()) // 10, int(img[..., 1].numpy().max()))
+           for img, _ in dataset.tf_tile_dataset(paths, y, repeat=False)}
+    assert got == {(s, i) for s, n in enumerate([5, 6, 7, 8]) for i in range(n)} - {(3, 1)}
+    # the classifier's pipeline reads through the same reader (tf.data's own stops at the bad record)
+    from synthhist.classifier.pipeline import eval_dataset
+    n = sum(int(x.shape[0]) for x, *_ in eval_dataset([paths[3]], PX, 4, None))
+    assert n == 7
+
+
+@pytest.mark.slow
+def test_gan_training_goes_on_past_corrupt_records_and_stops_on_an_unreadable_file(tmp_path, script):
+    from gan_train_fixtures import TINY, make_project
+
+    p = make_project(tmp_path)
+    blue0 = p.tfrecord_dir / "blue-0.tfrecords"
+    for kind, r in [("data", 1), ("protobuf", 3), ("length", 5)]:
+        _corrupt(blue0, kind, r)
+    args = ["train_gan.py", "--exp", p.config, "--outdir", p.root, "--kimg", "0.016", "--tick", "0.008", "--snap", "1",
+            *TINY]
+    proc = script(*args)
+    assert "Traceback" not in proc.stderr and "3 corrupt record(s) skipped" in proc.stderr
+    assert list((p.gan_dir).glob("*/network-snapshot-*"))
+    red1 = p.tfrecord_dir / "red-1.tfrecords"
+    red1.write_bytes(red1.read_bytes()[:30])           # cut inside the first record: nothing to read
+    proc = script(*args, check=False)
+    err = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert err.startswith("Error:") and "red-1.tfrecords" in err and "truncated TFRecord" in err

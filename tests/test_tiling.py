@@ -11,6 +11,7 @@ from PIL import Image
 from slide_fixtures import HEIGHT, WIDTH, quadrant_slide, tissue_slide, write_roi_csv
 
 from synthhist.errors import UserError
+from synthhist.wsi import qc
 from synthhist.wsi.extract import extract_tiles
 from synthhist.wsi.geometry import choose_level, tile_geometry
 from synthhist.wsi.roi import points_in_polygons, read_rois
@@ -120,6 +121,92 @@ def test_qc_modes(slides, tmp_path, method, dropped_blocks):
     assert rep.loc[0, "dropped_qc"] == 16 * len(dropped_blocks)
 
 
+# BAND slide (4096 x 2048 px at 0.5 um/px; 64 px / 128 um tiles = 256 level-0 px, a 16 x 8 grid): tissue on
+# x 0-2592, glass beyond, a blurred band x 1056-1600; the band and the glass edge cut tile columns off the grid
+# (column 4: 7/8 blurred, column 6: 1/4 blurred, column 10: 7/8 glass), so the 60% footprint rule decides them.
+BAND = [("blank", (2592, 0, 4096, 2048)), ("blurred", (1056, 0, 1600, 2048))]
+BAND_ROI = {"tumour": [(256, 256), (2304, 256), (2304, 1792), (256, 1792)]}   # inside the tissue
+
+
+def _band_expected(qc_method, roi):
+    """Tile centres the rule keeps: centre inside the ROI (if any), bad fraction of the footprint <= 0.6."""
+    bad = np.zeros((2048, 4096), bool)
+    if qc_method in ("otsu", "both"):
+        bad[:, 2592:] = True
+    if qc_method in ("blur", "both"):
+        bad[:, 2592:] = bad[:, 1056:1600] = True
+    keep = set()
+    for x in range(0, 4096, 256):
+        for y in range(0, 2048, 256):
+            c = (x + 128, y + 128)
+            inside = roi is None or (256 < c[0] < 2304 and 256 < c[1] < 1792)
+            if inside and bad[y:y + 256, x:x + 256].mean() <= 0.6:
+                keep.add(c)
+    return keep
+
+
+@pytest.fixture(scope="module")
+def band_slide(tmp_path_factory):
+    d = tmp_path_factory.mktemp("band")
+    return write_synthetic_slide(d / "band.tif", 4096, 2048, 0.5, BAND), write_roi_csv(d / "roi" / "band.csv", BAND_ROI).parent
+
+
+@pytest.mark.parametrize("with_roi", [False, True])
+@pytest.mark.parametrize("method", ["otsu", "blur", "both"])
+def test_qc_keeps_the_tissue_with_and_without_rois(band_slide, tmp_path, method, with_roi):
+    slide, roi = band_slide
+    rep = extract_tiles([slide], tmp_path, 64, 128, roi_dir=roi if with_roi else None, qc=method, workers=1,
+                        **NO_FILTERS)
+    want = _band_expected(method, roi if with_roi else None)
+    assert set(_tiles(tmp_path / "band.tfrecords")) == want
+    r = rep.iloc[0]   # the per-slide report: each filter's drops
+    assert r.grid_tiles == 128 and r.tiles_kept == len(want)
+    assert r.dropped_roi == (128 - 48 if with_roi else 0)
+    assert r.dropped_qc == 128 - r.dropped_roi - len(want)
+    if with_roi:   # all 48 tissue tiles in the ROI are kept, but the two (7/8 or all) blurred columns
+        assert r.tiles_kept == (48 if method == "otsu" else 48 - 2 * 6)
+
+
+def test_blur_mask_flags_the_blurred_band_and_nothing_else(band_slide):
+    osr = openslide.OpenSlide(str(band_slide[0]))
+    mask = qc.slide_qc_mask(osr, 0.5, "blur")          # at 4 um/px: 1 px = 8 level-0 px
+    assert mask.shape == (256, 512)
+    margin = 6   # 2 sigma of the Gaussian (48 level-0 px): the edges between regions are sharp
+    assert mask[:, 132 + margin:200 - margin].all()      # the blurred band (x 1056-1600)
+    assert mask[:, 324 + margin:].all()                   # glass is smooth too
+    assert not mask[:, :132 - margin].any() and not mask[:, 200 + margin:324 - margin].any()   # tissue: sharp
+
+
+def test_all_tissue_slide_keeps_its_tissue(slides, tmp_path):
+    # no background at all: Otsu would split the tissue in two classes
+    rep = extract_tiles([slides["tissue"]], tmp_path, 64, 128, qc="otsu", workers=1, **NO_FILTERS)
+    assert (rep.loc[0, "tiles_kept"], rep.loc[0, "dropped_qc"]) == (24, 0)
+    osr = openslide.OpenSlide(str(slides["tissue"]))
+    assert not qc.slide_qc_mask(osr, 0.5, "otsu").any()
+    # an ROI over the whole of it, qc both: still every tile
+    roi = write_roi_csv(tmp_path / "roi" / "tissue.csv", {"all": [(-5, -5), (1600, -5), (1600, 1100), (-5, 1100)]})
+    rep = extract_tiles([slides["tissue"]], tmp_path / "roi_both", 64, 128, roi_dir=roi.parent, qc="both", workers=1,
+                        **NO_FILTERS)
+    assert (rep.loc[0, "tiles_kept"], rep.loc[0, "dropped_qc"], rep.loc[0, "dropped_roi"]) == (24, 0, 0)
+
+
+def test_mostly_tissue_slide_still_loses_its_glass(tmp_path):
+    # 1/24 glass: too little for Otsu to find a background class, the glass guard drops it
+    slide = write_synthetic_slide(tmp_path / "edge.tif", 1536, 1024, 0.5, [("blank", (1280, 768, 1536, 1024))])
+    rep = extract_tiles([slide], tmp_path / "o", 64, 128, qc="otsu", workers=1, **NO_FILTERS)
+    assert set(_tiles(tmp_path / "o" / "edge.tfrecords")) == _block_centres(0, 1536, 0, 1024) - {(1408, 896)}
+    assert rep.loc[0, "dropped_qc"] == 1
+
+
+def test_background_threshold_from_the_histogram():
+    rng = np.random.default_rng(0)
+    glass, tissue = rng.integers(0, 10, 5000), np.clip(rng.normal(120, 15, 5000), 60, 200).astype(int)
+    t = qc.background_threshold(np.concatenate([glass, tissue]).astype(np.uint8))
+    assert 9 <= t < 60                                              # two classes: Otsu between them
+    t = qc.background_threshold(tissue.astype(np.uint8))
+    assert t == int(qc.GLASS_SATURATION * 255)                      # one saturated class: only glass is background
+
+
 def test_whitespace_and_grayspace(slides, tmp_path):
     rep = extract_tiles([slides["quad"]], tmp_path, 64, 128, grayspace_fraction=0.6, whitespace_fraction=0.5,
                         workers=1)
@@ -129,6 +216,26 @@ def test_whitespace_and_grayspace(slides, tmp_path):
     # the defaults: grayspace filter on (0.6), whitespace off (1.0) -> unsaturated blank/gray/white blocks go
     rep = extract_tiles([slides["quad"]], tmp_path / "d", 64, 128, workers=1)
     assert (rep.loc[0, "dropped_grayspace"], rep.loc[0, "dropped_whitespace"], rep.loc[0, "tiles_kept"]) == (48, 0, 48)
+
+
+def test_png_tiles_are_lossless_and_cut_like_single_reads(slides, tmp_path):
+    # 60 px / 150 um: 300 level-0 px = 75 px of level 1 resized to 60, read as runs of row neighbours; every
+    # tile holds the pixels of its own read_region + LANCZOS resize, bit for bit after the PNG round trip,
+    # in a seeded order
+    extract_tiles([slides["quad"]], tmp_path / "a", 60, 150, workers=1, **NO_FILTERS)
+    recs = list(read_tfrecord(tmp_path / "a" / "quad.tfrecords"))
+    osr = openslide.OpenSlide(str(slides["quad"]))
+    assert len(recs) == 10 * 6
+    for r in recs:
+        x, y = r["loc_x"] - 150, r["loc_y"] - 150
+        want = np.asarray(osr.read_region((x, y), 1, (75, 75)).convert("RGB").resize((60, 60), Image.LANCZOS))
+        assert r["image_raw"].startswith(b"\x89PNG")
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(r["image_raw"]))), want)
+    grid_order = sorted(recs, key=lambda r: (r["loc_y"], r["loc_x"]))
+    assert [r["loc_x"] for r in recs] != [r["loc_x"] for r in grid_order]          # shuffled ...
+    extract_tiles([slides["quad"]], tmp_path / "b", 60, 150, workers=1, **NO_FILTERS)
+    assert (tmp_path / "b" / "quad.tfrecords").read_bytes() == (tmp_path / "a" / "quad.tfrecords").read_bytes()
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]   # ... reproducibly, no temp left
 
 
 def test_jpeg_tiles(slides, tmp_path):

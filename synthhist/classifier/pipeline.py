@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from synthhist.classifier.preprocess import augment, reinhard_fast, standardize
 from synthhist.errors import UserError
+from synthhist.wsi.tfrecord import tf_records
 
 _FEATURES = {
     "image_raw": tf.io.FixedLenFeature([], tf.string),
@@ -30,7 +31,7 @@ def parse_record(record: tf.Tensor, tile_px: int) -> dict:
 
 def tile_size(path: Path) -> int:
     """Side length in px of the first tile of a TFRecord (for checking against tile_px)."""
-    for record in tf.data.TFRecordDataset(str(path)).take(1):
+    for record in tf_records(path).take(1):
         f = tf.io.parse_single_example(record, _FEATURES)
         shape = tf.io.decode_image(f["image_raw"], channels=3, expand_animations=False).shape
         if shape[0] != shape[1]:
@@ -54,7 +55,7 @@ def count_tiles(paths: list[Path]) -> dict[str, int]:
         if isinstance(entry, dict) and isinstance(entry.get("total"), int):
             counts[p.stem] = entry["total"]
         else:
-            counts[p.stem] = int(tf.data.TFRecordDataset(str(p)).reduce(np.int64(0), lambda n, _: n + 1))
+            counts[p.stem] = int(tf_records(p).reduce(np.int64(0), lambda n, _: n + 1))
     return counts
 
 
@@ -88,7 +89,7 @@ def _normalise_batch(images: tf.Tensor, norm_fit: dict | None) -> tf.Tensor:
 def train_dataset(paths: list[Path], labels: np.ndarray, weights: list[float] | None, tile_px: int,
                   batch_size: int, norm_fit: dict | None, augment_letters: str, seed: int) -> tf.data.Dataset:
     """Infinite training stream of (float32 [B,px,px,3], label [B] or [B,n]) batches."""
-    per_slide = [tf.data.TFRecordDataset(str(p)).repeat().map(lambda r, i=i: (r, i)) for i, p in enumerate(paths)]
+    per_slide = [tf_records(p, repeat=True).map(lambda r, i=i: (r, i)) for i, p in enumerate(paths)]
     ds = tf.data.Dataset.sample_from_datasets(per_slide, weights=weights, seed=seed)
     table = tf.constant(labels)
     ds = ds.map(lambda r, i: (parse_record(r, tile_px)["image"], tf.gather(table, i)),
@@ -101,7 +102,7 @@ def train_dataset(paths: list[Path], labels: np.ndarray, weights: list[float] | 
 
 def eval_dataset(paths: list[Path], tile_px: int, batch_size: int, norm_fit: dict | None) -> tf.data.Dataset:
     """One pass over all tiles in order: (float32 [B,px,px,3], slide index [B], loc_x [B], loc_y [B])."""
-    per_slide = [tf.data.TFRecordDataset(str(p)).map(lambda r, i=i: (r, i)) for i, p in enumerate(paths)]
+    per_slide = [tf_records(p).map(lambda r, i=i: (r, i)) for i, p in enumerate(paths)]
     ds = per_slide[0]
     for d in per_slide[1:]:
         ds = ds.concatenate(d)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import click
 
 from synthhist.config import Experiment, load_experiment
 from synthhist.errors import UserError
 from synthhist.wsi.prepare import prepare_project
-from synthhist.wsi.project import Project
+from synthhist.wsi.project import SLIDE_EXTENSIONS, Project
 
 
 def project_options(f: Callable) -> Callable:
@@ -32,21 +31,20 @@ def project_options(f: Callable) -> Callable:
     return f
 
 
-def prepare_from_options(kind: str, exp: Path, outdir: Path | None, download: bool, md5: bool,
+def prepare_from_options(kind: str, exp: Path, outdir: Path | None, download: bool, md5: bool, extract_only: bool,
                          workers: int | None) -> tuple[Experiment, Project]:
-    """Load the config (checking it is of `kind`) and prepare its project."""
+    """Load the config (checking it is of `kind`) and prepare its project: the one path of both training scripts.
+
+    Tile extraction runs unless the project has TFRecords but no slides (tiles brought from elsewhere) and
+    neither --download nor --extract-only asks for it.
+    """
     experiment = load_experiment(exp)
     if experiment.kind != kind:
         script = "train_gan.py" if experiment.kind == "gan" else "train_classifier.py"
         raise UserError(f"{exp} is a {experiment.kind} config; use {script}")
-    return experiment, prepare_project(experiment, outdir, download=download, md5=md5, workers=workers)
-
-
-def training_entry(module: str, what: str) -> Callable[..., Any]:
-    """`module.train_from_experiment`, imported lazily; UserError when that training is not available."""
-    try:
-        return importlib.import_module(module).train_from_experiment
-    except (ModuleNotFoundError, AttributeError) as e:
-        if isinstance(e, ModuleNotFoundError) and e.name and not module.startswith(e.name):
-            raise                      # a dependency of the trainer is missing: a real error
-        raise UserError(f"{what} is not available yet") from None
+    planned = Project(Path(outdir or experiment.name).resolve(), experiment)
+    have_tiles = any(planned.tfrecord_dir.glob("*.tfrecords"))
+    have_slides = any(p.suffix.lower() in SLIDE_EXTENSIONS for p in planned.slides_dir.glob("**/*"))
+    extract = extract_only or download or have_slides or not have_tiles
+    return experiment, prepare_project(experiment, outdir, download=download, md5=md5, workers=workers,
+                                       extract=extract)

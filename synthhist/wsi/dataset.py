@@ -2,9 +2,11 @@
 
 Labels map slide name (= TFRecord file stem) -> int class (categorical) or float (linear).
 
-Decisions versus slideflow 1.3.2 (spec 5.3, 8.10): the 'r' augmentation draws k uniformly from
-{0,1,2,3} (1.3.2 drew from {0..4}, so no rotation had p=0.4); the torch reader shards by DataLoader
-worker AND by distributed rank; all random draws are seeded.
+Decisions versus slideflow 1.3.2 (docs/slideflow.md §5.3, §8.10): the 'r' augmentation draws k uniformly
+from {0,1,2,3} (1.3.2 drew from {0..4}, so no rotation had p=0.4); the torch reader shards by DataLoader
+worker AND by distributed rank; all random draws are seeded. Both readers verify every record (checksums,
+protobuf, image) and skip a corrupt one with a counted warning (tfrecord.RecordReader); a file none of whose
+records can be read stops them with one line (tf.data's own reader ends a file at its first bad record).
 """
 
 from __future__ import annotations
@@ -18,13 +20,8 @@ import torch
 from PIL import Image
 
 from synthhist.errors import UserError
-from synthhist.wsi.tfrecord import decode_example, read_index, read_record_at, read_tfrecord, tile_record
-
-
-def slide_name(tfrecord: str | Path) -> str:
-    """Slide name of a TFRecord path (file stem)."""
-    return Path(tfrecord).stem
-
+from synthhist.wsi.slide import slide_name
+from synthhist.wsi.tfrecord import RecordReader, read_index, tf_records
 
 def check_labels(tfrecords: Sequence[str | Path], labels: dict) -> list[Path]:
     """TFRecord paths as Paths; UserError if a file is missing or a slide has no label."""
@@ -45,11 +42,32 @@ def decode_tile(image_raw: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(image_raw)).convert("RGB"))
 
 
+def _decoded(reader: RecordReader, offset: int) -> tuple[bytes, np.ndarray] | None:
+    """(serialised Example, uint8 [H, W, 3] image) at offset, or None (skipped, counted) if any of it is corrupt."""
+    got = reader.read(offset)
+    if got is None:
+        return None
+    payload, rec = got
+    try:
+        return payload, decode_tile(rec["image_raw"])
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        reader.skip(f"{reader.path}: undecodable image in the record at byte {offset} ({type(e).__name__})")
+        return None
+
+
 def tile_px_of(tfrecord: str | Path) -> int:
-    """Tile size in pixels of the first record of a TFRecord."""
-    for rec in read_tfrecord(tfrecord, verify=False):
-        return decode_tile(rec["image_raw"]).shape[0]
-    raise UserError(f"{tfrecord} holds no tiles")
+    """Tile size in pixels of the first readable record of a TFRecord; UnreadableTFRecord if there is none."""
+    offsets = [o for o, _ in read_index(tfrecord, strict=False)]
+    if not offsets:
+        raise UserError(f"{tfrecord} holds no tiles")
+    reader = RecordReader(tfrecord)
+    try:
+        for offset in offsets:
+            if (got := _decoded(reader, offset)) is not None:
+                return got[1].shape[0]
+        raise reader.unreadable(len(offsets))
+    finally:
+        reader.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,8 +98,7 @@ def tf_tile_dataset(tfrecords: Sequence[str | Path], labels: dict, weights: dict
             img = tf.ensure_shape(img, [tile_px, tile_px, 3])
             return (img, label, ex["slide"]) if with_slide else (img, label)
 
-        ds = tf.data.TFRecordDataset(str(path))
-        return (ds.repeat() if repeat else ds).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        return tf_records(path, repeat).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
     w = None
     if weights is not None:
@@ -145,7 +162,7 @@ class TorchTileDataset(torch.utils.data.IterableDataset):
             raise UserError(f"unknown augmentation letters in '{augment}' (known: x, y, r)")
         self.onehot, self.augment, self.rank, self.world_size = onehot, augment, rank, world_size
         self.seed, self.infinite, self.chunk_size = seed, infinite, chunk_size
-        self.offsets = [[o for o, _ in read_index(p)] for p in self.paths]  # per TFRecord, record byte offsets
+        self.offsets = [[o for o, _ in read_index(p, strict=False)] for p in self.paths]  # per TFRecord, byte offsets
         self.num_tiles = sum(len(o) for o in self.offsets)
         w = np.array([1.0 if weights is None else float(weights.get(slide_name(p), 0.0)) for p in self.paths])
         if w.sum() <= 0:
@@ -168,8 +185,8 @@ class TorchTileDataset(torch.utils.data.IterableDataset):
             return out
         return torch.tensor(y, dtype=torch.int64)
 
-    def _item(self, rec: dict, slide: str, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        img = augment_xyr(decode_tile(rec["image_raw"]), rng, self.augment)
+    def _item(self, img: np.ndarray, slide: str, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        img = augment_xyr(img, rng, self.augment)
         return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), self._label(slide)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -181,12 +198,11 @@ class TorchTileDataset(torch.utils.data.IterableDataset):
         live = [i for i, m in enumerate(mine) if m and self.weights[i] > 0]
         if not live:
             return
-        files: dict[int, object] = {}  # open TFRecords of this iterator
+        readers = [RecordReader(p) for p in self.paths]   # open lazily, closed at the end of the iterator
 
-        def item(i: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-            f = files.get(i) or files.setdefault(i, open(self.paths[i], "rb"))
-            rec = tile_record(decode_example(read_record_at(f, offset, self.paths[i])), str(self.paths[i]))
-            return self._item(rec, slide_name(self.paths[i]), rng)
+        def item(i: int, offset: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+            got = _decoded(readers[i], offset)
+            return None if got is None else self._item(got[1], slide_name(self.paths[i]), rng)
 
         try:
             if not self.infinite:
@@ -194,16 +210,26 @@ class TorchTileDataset(torch.utils.data.IterableDataset):
                 rng.shuffle(order)
                 pos = [0] * len(mine)
                 for i in order.tolist():
-                    yield item(i, mine[i][pos[i]])
+                    if (x := item(i, mine[i][pos[i]])) is not None:
+                        yield x
                     pos[i] += 1
+                    if pos[i] == len(mine[i]) and readers[i].skipped == len(mine[i]):
+                        raise readers[i].unreadable(len(mine[i]))
                 return
             p = self.weights[live] / self.weights[live].sum()
             pos = [0] * len(mine)
             while True:
                 i = live[rng.choice(len(live), p=p)]
                 for _ in range(self.chunk_size):
-                    yield item(i, mine[i][pos[i]])
+                    x = item(i, mine[i][pos[i]])
+                    if x is None:                       # corrupt: out of this shard's rotation for good
+                        del mine[i][pos[i]]
+                        if not mine[i]:
+                            raise readers[i].unreadable(readers[i].skipped)
+                        pos[i] %= len(mine[i])
+                        continue
+                    yield x
                     pos[i] = (pos[i] + 1) % len(mine[i])
         finally:
-            for f in files.values():
-                f.close()
+            for r in readers:
+                r.close()

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from synthhist.errors import UserError
 from synthhist.fileio import atomic_open, atomic_write_json
 from synthhist.wsi.download import DownloadError, NotFound, download
+from synthhist.wsi.labels import is_plain_name
 
 GDC_URL = "https://api.gdc.cancer.gov"
 LOOKUP_BATCH = 200
@@ -121,6 +122,9 @@ def fetch_slides(slides: list[str], slides_dir: Path, quarantine_dir: Path, mani
                  base_url: str | None = None, ext: str = ".svs", retries: int = 5,
                  backoff: float = 1.0) -> SlideReport:
     """Download missing `<slide><ext>` files from GDC and/or verify MD5s; never skips a slide silently."""
+    bad = [n for n in slides if not is_plain_name(n)]
+    if bad:
+        raise UserError(f"slide name {bad[0]!r} is not a plain file name: refusing to write outside {slides_dir}")
     log = logging.getLogger("synthhist")
     base_url = base_url or gdc_url()
     report = SlideReport()

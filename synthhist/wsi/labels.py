@@ -1,4 +1,4 @@
-"""Annotations CSV -> per-slide labels (slideflow 1.3.2 semantics, spec 1.3 and 4.5)."""
+"""Annotations CSV -> per-slide labels (slideflow 1.3.2 semantics, docs/slideflow.md §1.3 and §4.5)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,16 @@ def read_annotations(path: str | Path) -> pd.DataFrame:
     missing = [c for c in ("patient", "slide") if c not in df.columns]
     if missing:
         raise UserError(f"annotations file {path} lacks column(s) {', '.join(missing)} (has: {', '.join(df.columns)})")
+    for row, name in enumerate(df["slide"], start=2):
+        if not _blank(name) and not is_plain_name(name):
+            raise UserError(f"annotations file {path}, line {row}: slide name {name!r} is not a plain file name "
+                            "(no folders: no '/', '\\', ':', '..' or control characters)")
     return df
+
+
+def is_plain_name(name: str) -> bool:
+    """True when name can only ever mean a file inside one folder: no separators, '.', '..' or control chars."""
+    return name not in (".", "..") and not any(c in name for c in "/\\:") and name.isprintable()
 
 
 def outcome_labels(df: pd.DataFrame, outcome: str, linear: bool = False) -> tuple[dict[str, int | float], list[str]]:

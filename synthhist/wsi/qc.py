@@ -1,16 +1,21 @@
-"""Slide-level quality control masks: Otsu background and blur (spec 2.4), in numpy + PIL.
+"""Slide-level quality control masks: Otsu background and blur (docs/slideflow.md §2.4), in numpy + PIL.
 
 A mask is a bool [h, w] image over the whole slide where True = bad (background or blurry);
-a grid tile is dropped when more than filter_threshold of its footprint is bad.
-Decision versus slideflow 1.3.2 (spec 8.10): with ROIs, the Otsu threshold is computed from the
-pixels of the usable region only (1.3.2 blacked out the rest and let the black pixels vote).
+a grid tile is dropped when more than filter_threshold of its footprint is bad. ROIs do not enter the
+mask: they select tiles by their centre (extract.py), so tile kept <=> centre inside an ROI and at most
+FILTER_THRESHOLD of its footprint background or blurry.
+Decisions versus slideflow 1.3.2 (docs/slideflow.md §2.4, §8.10): the Otsu threshold is computed on the
+whole slide's thumbnail, with or without ROIs (1.3.2 blacked out the pixels outside the ROIs; an ROI drawn
+inside tissue then leaves no background, and Otsu split the tissue itself); and a slide whose saturation
+histogram has no background class (Otsu's lower class is itself saturated) only loses the pixels that
+look like glass (saturation <= GLASS_SATURATION), instead of half its tissue.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import openslide
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 from synthhist.errors import UserError
 
@@ -20,6 +25,8 @@ BLUR_RADIUS = 3.0         # sigma of the Gaussian applied to |Laplacian|
 BLUR_THRESHOLD = 0.02     # smoothed |Laplacian| at or below this = blurry
 FILTER_THRESHOLD = 0.6    # tile dropped when its bad fraction exceeds this
 MAX_OTSU_SIDE = 8192      # cap on the Otsu image side (single-level slides)
+BACKGROUND_MAX_MEAN = 0.15  # Otsu's lower class is background only if its mean saturation is at most this
+GLASS_SATURATION = 0.05   # background of a slide without a background class (slideflow's grayspace level)
 
 
 def saturation(rgb: np.ndarray) -> np.ndarray:
@@ -42,16 +49,20 @@ def otsu_threshold(values: np.ndarray) -> int:
     return int(np.argmax(between))
 
 
-def otsu_mask(rgb: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
-    """Background where the median-filtered (k=7) HSV saturation is <= its Otsu threshold.
+def background_threshold(values: np.ndarray) -> int:
+    """Saturation (uint8) at or below which a pixel is background: Otsu's threshold of the values, or
+    GLASS_SATURATION when Otsu's lower class is not background (all-tissue slide: its mean is saturated)."""
+    t = otsu_threshold(values)
+    low = np.bincount(values.ravel(), minlength=256)[:t + 1]
+    mean = (low * np.arange(t + 1)).sum() / max(low.sum(), 1)
+    return t if mean <= BACKGROUND_MAX_MEAN * 255 else int(GLASS_SATURATION * 255)
 
-    region (bool, same shape) limits the pixels that set the threshold; pixels outside it are background.
-    """
+
+def otsu_mask(rgb: np.ndarray) -> np.ndarray:
+    """Background where the median-filtered (k=7) HSV saturation is <= background_threshold of the image."""
     s = np.round(saturation(rgb) * 255).astype(np.uint8)
     s = np.asarray(Image.fromarray(s).filter(ImageFilter.MedianFilter(7)))
-    values = s[region] if region is not None and region.any() else s
-    mask = s <= otsu_threshold(values)
-    return mask if region is None else mask | ~region
+    return s <= background_threshold(s)
 
 
 def _convolve_separable(img: np.ndarray, kernel: np.ndarray, mode: str) -> np.ndarray:
@@ -85,17 +96,7 @@ def blur_mask(rgb: np.ndarray, sigma: float = BLUR_RADIUS, threshold: float = BL
     return gaussian_blur(np.abs(laplacian(gray)), sigma) <= threshold
 
 
-def polygon_mask(polygons: list[np.ndarray], shape: tuple[int, int], scale: float) -> np.ndarray:
-    """bool [h, w]: pixels inside any polygon (level-0 coordinates times scale)."""
-    img = Image.new("1", (shape[1], shape[0]), 0)
-    draw = ImageDraw.Draw(img)
-    for poly in polygons:
-        draw.polygon([(float(x), float(y)) for x, y in poly * scale], fill=1)
-    return np.asarray(img, dtype=bool)
-
-
-def slide_qc_mask(osr: openslide.OpenSlide, mpp: float, method: str, polygons: list[np.ndarray] | None = None,
-                  roi_outside: bool = False) -> np.ndarray:
+def slide_qc_mask(osr: openslide.OpenSlide, mpp: float, method: str) -> np.ndarray:
     """bool [h, w] bad-pixel mask of the slide for method 'otsu', 'blur' or 'both'."""
     if method not in QC_METHODS:
         raise UserError(f"unknown qc method '{method}' (choose from {', '.join(QC_METHODS)} or none)")
@@ -108,11 +109,7 @@ def slide_qc_mask(osr: openslide.OpenSlide, mpp: float, method: str, polygons: l
             rgb = np.asarray(osr.get_thumbnail((MAX_OTSU_SIDE, MAX_OTSU_SIDE)).convert("RGB"))
         else:
             rgb = np.asarray(osr.read_region((0, 0), level, (lw, lh)).convert("RGB"))
-        region = None
-        if polygons:
-            region = polygon_mask(polygons, rgb.shape[:2], rgb.shape[1] / width)
-            region = ~region if roi_outside else region
-        masks.append(otsu_mask(rgb, region))
+        masks.append(otsu_mask(rgb))
     if method in ("blur", "both"):
         size = (max(1, int(mpp * width / BLUR_MPP)), max(1, int(mpp * height / BLUR_MPP)))
         blur = blur_mask(np.asarray(osr.get_thumbnail(size).convert("RGB")))

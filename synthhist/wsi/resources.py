@@ -20,6 +20,8 @@ from synthhist.wsi.download import DownloadError, SizeMismatch, download
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
 ROI_COLUMNS = {"roi_name", "x_base", "y_base"}
 EXTRACTED_MARK = ".extracted"
+MAX_ROI_BYTES = 64 << 20      # one ROI CSV (a polygon of a million vertices is ~30 MB)
+MAX_ROI_MEMBERS = 100_000     # members of one ROI archive (TCGA cohorts have about a thousand slides)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -62,32 +64,56 @@ def fetch_resource(res: Resource, dest: str | Path, what: str) -> Path:
 
 
 def extract_rois(archive: str | Path, roi_dir: str | Path) -> int:
-    """Unpack the <slide>.csv members of a ROI tar archive flat into roi_dir (once per archive); returns the count."""
+    """Unpack the <slide>.csv members of a ROI tar archive flat into roi_dir (once per archive); returns the count.
+
+    Refused with one line: absolute or '..' member paths, two members of the same slide (a/S1.csv and
+    b/S1.csv), a member over MAX_ROI_BYTES, an archive of over MAX_ROI_MEMBERS members. Links are skipped.
+    """
     archive, roi_dir = Path(archive), Path(roi_dir)
     digest = sha256_file(archive)
     mark = roi_dir / EXTRACTED_MARK
     if mark.is_file() and mark.read_text().split()[:1] == [digest]:
         return int(mark.read_text().split()[1])
     _check_not_lfs(archive, "ROI archive", archive)
-    count = 0
+    where = f"ROI archive {archive.name}"
     try:
         with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                name = PurePosixPath(member.name)
-                if name.is_absolute() or ".." in name.parts:
-                    raise UserError(f"ROI archive {archive.name}: unsafe member path {member.name!r}")
-                if not member.isfile() or name.suffix.lower() != ".csv" or name.name.startswith("."):
-                    continue          # folders, links, devices and stray files are never written
-                data = tar.extractfile(member).read()
-                _check_roi_csv(data, f"ROI archive {archive.name}: {member.name}")
-                atomic_write_bytes(roi_dir / name.name, data)
-                count += 1
+            members = _roi_members(tar, where)
+            for name, member in members.items():   # all checked before anything is written
+                data = tar.extractfile(member).read(MAX_ROI_BYTES + 1)
+                _check_roi_csv(data, f"{where}: {member.name}")
+                atomic_write_bytes(roi_dir / name, data)
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise UserError(f"ROI archive {archive.name} is not a readable tar archive ({e}); delete it and rerun") from None
-    if count == 0:
-        raise UserError(f"ROI archive {archive.name} holds no <slide>.csv files")
-    atomic_write_bytes(mark, f"{digest} {count}\n".encode())
-    return count
+        raise UserError(f"{where} is not a readable tar archive ({e}); delete it and rerun") from None
+    if not members:
+        raise UserError(f"{where} holds no <slide>.csv files")
+    atomic_write_bytes(mark, f"{digest} {len(members)}\n".encode())
+    return len(members)
+
+
+def _roi_members(tar: tarfile.TarFile, where: str) -> dict[str, tarfile.TarInfo]:
+    """<slide>.csv file name -> its member, every member checked (paths, links, duplicates, sizes, count)."""
+    members: dict[str, tarfile.TarInfo] = {}
+    for count, member in enumerate(tar, start=1):
+        if count > MAX_ROI_MEMBERS:
+            raise UserError(f"{where} has more than {MAX_ROI_MEMBERS} members; not a ROI archive")
+        name = PurePosixPath(member.name)
+        if name.is_absolute() or ".." in name.parts:
+            raise UserError(f"{where}: unsafe member path {member.name!r}")
+        if name.suffix.lower() != ".csv" or name.name.startswith("."):
+            continue                                # folders and stray files are never written
+        if not member.isfile():                     # links, devices, fifos: never written nor followed
+            kind = f"a link to {member.linkname!r}" if member.linkname else "not a regular file"
+            logging.getLogger("synthhist").warning(f"{where}: member {member.name!r} is {kind}; skipped")
+            continue
+        if member.size > MAX_ROI_BYTES:
+            raise UserError(f"{where}: member {member.name!r} is {member.size} bytes, over the "
+                            f"{MAX_ROI_BYTES >> 20} MiB a ROI CSV may have")
+        if name.name in members:
+            raise UserError(f"{where}: members {members[name.name].name!r} and {member.name!r} are both "
+                            f"ROIs of slide {name.stem} (ROI files are unpacked flat: one per slide)")
+        members[name.name] = member
+    return members
 
 
 def _check_roi_csv(data: bytes, where: str) -> None:

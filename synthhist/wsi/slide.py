@@ -8,9 +8,6 @@ import openslide
 
 from synthhist.errors import UserError
 
-SLIDE_EXTENSIONS = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".vms", ".vmu", ".svslide", ".bif")
-
-
 def slide_name(path: str | Path) -> str:
     """Slide name = file name without its last extension (slideflow's path_to_name)."""
     return Path(path).stem

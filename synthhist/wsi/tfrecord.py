@@ -10,10 +10,16 @@ so 1.3.2 TFRecords carry coordinates 10x smaller than ours.
 
 Next to ``<slide>.tfrecords``: ``<slide>.index`` with one line ``"<byte offset> <record byte length>"``
 per record, and ``manifest.json`` = ``{"<slide>.tfrecords": {"total": N}}`` for the folder.
+
+Corrupt files: ``read_tfrecord`` is strict (the first bad record raises). The training readers use
+``RecordReader``, which verifies every record's checksums and protobuf, skips a bad record with a warning
+that counts the skips, and raises ``UnreadableTFRecord`` (one line) only when no record of a file can be read.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import struct
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -21,6 +27,23 @@ from typing import Iterable, Iterator
 from synthhist.errors import UserError
 from synthhist.fileio import atomic_open, atomic_write_json
 from synthhist.wsi.crc32c import masked_crc32c
+
+log = logging.getLogger("synthhist")
+
+
+class CorruptRecord(UserError):
+    """One record of a TFRecord cannot be read (framing, checksum, protobuf or tile features)."""
+
+
+class UnreadableTFRecord(UserError):
+    """No record of a TFRecord file can be read."""
+
+    def __init__(self, message: str):
+        # torch re-raises a DataLoader worker's exception as type(message=...) with the worker's traceback
+        # in the text: keep only the original one-line message, so scripts still print one line.
+        if message.startswith(f"Caught {type(self).__name__}"):
+            message = message.rstrip().splitlines()[-1].split(f"{type(self).__name__}: ", 1)[-1]
+        super().__init__(message)
 
 # ---------------------------------------------------------------------------------------------
 # Protobuf (tf.train.Example) encoding: Example{1: Features{1: map<string, Feature>}},
@@ -84,7 +107,17 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, object]]:
             val, pos = buf[pos:pos + 8], pos + 8
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
+        if pos > n:
+            raise ValueError("truncated protobuf field")
         yield num, wire, val
+
+
+def _submessages(buf: bytes) -> Iterator[tuple[int, bytes]]:
+    """(field number, bytes) of the length-delimited fields of a message; ValueError for any other wire type."""
+    for num, wire, val in _fields(buf):
+        if wire != 2:
+            raise ValueError(f"field {num} has wire type {wire}, expected a length-delimited one")
+        yield num, val
 
 
 def _signed(v: int) -> int:
@@ -93,35 +126,40 @@ def _signed(v: int) -> int:
 
 def _decode_feature(buf: bytes) -> list:
     values: list = []
-    for kind, _, lst in _fields(buf):
+    for kind, lst in _submessages(buf):
         for _, wire, v in _fields(lst):
-            if kind == 1:
+            if kind == 1 and wire == 2:
                 values.append(bytes(v))
-            elif kind == 2:  # floats: packed (wire 2) or single fixed32 (wire 5)
+            elif kind == 2 and wire in (2, 5):  # floats: packed (wire 2) or single fixed32 (wire 5)
                 values.extend(x for (x,) in struct.iter_unpack("<f", v))
             elif kind == 3 and wire == 0:
                 values.append(_signed(v))
-            elif kind == 3:  # packed varints
+            elif kind == 3 and wire == 2:  # packed varints
                 pos = 0
                 while pos < len(v):
                     x, pos = _read_varint(v, pos)
                     values.append(_signed(x))
+            else:
+                raise ValueError(f"feature list {kind} holds a value of wire type {wire}")
     return values
 
 
 def decode_example(payload: bytes) -> dict[str, list]:
-    """Parse a serialised tf.train.Example into {feature name: list of values}."""
-    out: dict[str, list] = {}
-    for _, _, features in _fields(payload):
-        for _, _, entry in _fields(features):
-            key, value = "", b""
-            for num, _, v in _fields(entry):
-                if num == 1:
-                    key = bytes(v).decode()
-                elif num == 2:
-                    value = v
-            out[key] = _decode_feature(value)
-    return out
+    """Parse a serialised tf.train.Example into {feature name: list of values}; ValueError if malformed."""
+    try:
+        out: dict[str, list] = {}
+        for _, features in _submessages(payload):
+            for _, entry in _submessages(features):
+                key, value = "", b""
+                for num, v in _submessages(entry):
+                    if num == 1:
+                        key = bytes(v).decode()
+                    elif num == 2:
+                        value = v
+                out[key] = _decode_feature(value)
+        return out
+    except (IndexError, UnicodeDecodeError, struct.error) as e:
+        raise ValueError(f"malformed protobuf ({type(e).__name__})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,21 +175,37 @@ def frame(payload: bytes) -> bytes:
 def tile_record(ex: dict[str, list], where: str) -> dict:
     """Tile dict {slide, image_raw, loc_x, loc_y} of a decoded Example; UserError naming `where` if incomplete."""
     try:
-        return {"slide": ex["slide"][0].decode(), "image_raw": ex["image_raw"][0],
-                "loc_x": int(ex["loc_x"][0]), "loc_y": int(ex["loc_y"][0])}
+        rec = {k: ex[k][0] for k in ("slide", "image_raw", "loc_x", "loc_y")}
     except (KeyError, IndexError) as e:
-        raise UserError(f"{where}: record lacks the tile feature {e} (need slide, image_raw, loc_x, loc_y)") from None
+        raise CorruptRecord(f"{where}: record lacks the tile feature {e} "
+                            "(need slide, image_raw, loc_x, loc_y)") from None
+    if not (isinstance(rec["slide"], bytes) and isinstance(rec["image_raw"], bytes)
+            and isinstance(rec["loc_x"], int) and isinstance(rec["loc_y"], int)):
+        raise CorruptRecord(f"{where}: record has tile features of the wrong type")
+    try:
+        return rec | {"slide": rec["slide"].decode()}
+    except UnicodeDecodeError:
+        raise CorruptRecord(f"{where}: record's slide name is not UTF-8") from None
 
 
 def write_tfrecord(path: str | Path, records: Iterable[dict]) -> int:
     """Write tile records (slide, image_raw, loc_x, loc_y) to path atomically, plus its index; return count."""
+    return write_frames(path, (tile_frame(r) for r in records))
+
+
+def tile_frame(r: dict) -> bytes:
+    """The framed record of one tile dict (slide, image_raw, loc_x, loc_y)."""
+    return frame(encode_example({"slide": r["slide"], "image_raw": r["image_raw"],
+                                 "loc_x": int(r["loc_x"]), "loc_y": int(r["loc_y"])}))
+
+
+def write_frames(path: str | Path, frames: Iterable[bytes]) -> int:
+    """Write framed records to path atomically, plus its index; return the count."""
     path = Path(path)
     index: list[tuple[int, int]] = []
     offset = 0
     with atomic_open(path, "wb") as f:
-        for r in records:
-            rec = frame(encode_example({"slide": r["slide"], "image_raw": r["image_raw"],
-                                        "loc_x": int(r["loc_x"]), "loc_y": int(r["loc_y"])}))
+        for rec in frames:
             f.write(rec)
             index.append((offset, len(rec)))
             offset += len(rec)
@@ -163,10 +217,10 @@ def _read_length(f, offset: int, path: Path | str) -> int:
     """Payload length from the 12-byte record header at f's position, checked against its CRC."""
     head = f.read(12)
     if len(head) < 12:
-        raise UserError(f"{path}: truncated TFRecord (record header at byte {offset})")
+        raise CorruptRecord(f"{path}: truncated TFRecord (record header at byte {offset})")
     (length,) = struct.unpack("<Q", head[:8])
     if struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]):
-        raise UserError(f"{path}: corrupt TFRecord (bad length checksum at byte {offset})")
+        raise CorruptRecord(f"{path}: corrupt TFRecord (bad length checksum at byte {offset})")
     return length
 
 
@@ -174,25 +228,40 @@ def read_record_at(f, offset: int, path: Path | str = "", verify: bool = False) 
     """Payload of the record starting at byte offset of the open binary file f."""
     f.seek(offset)
     length = _read_length(f, offset, path)
+    if offset + 12 + length + 4 > os.fstat(f.fileno()).st_size:
+        raise CorruptRecord(f"{path}: truncated TFRecord (record at byte {offset})")
     payload = f.read(length)
     tail = f.read(4)
     if len(payload) < length or len(tail) < 4:
-        raise UserError(f"{path}: truncated TFRecord (record at byte {offset})")
+        raise CorruptRecord(f"{path}: truncated TFRecord (record at byte {offset})")
     if verify and struct.unpack("<I", tail)[0] != masked_crc32c(payload):
-        raise UserError(f"{path}: corrupt TFRecord (bad data checksum at byte {offset})")
+        raise CorruptRecord(f"{path}: corrupt TFRecord (bad data checksum at byte {offset})")
     return payload
 
 
-def scan_records(path: str | Path) -> list[tuple[int, int]]:
-    """(offset, length) of every record in a TFRecord file, read from the headers only."""
+def scan_records(path: str | Path, strict: bool = True) -> list[tuple[int, int]]:
+    """(offset, length) of every record in a TFRecord file, read from the headers only.
+
+    strict=False: a bad header or a truncated record ends the list (with a warning) instead of raising,
+    since nothing after it can be framed; UnreadableTFRecord if not even the first record is framed.
+    """
     path = Path(path)
     out, size, offset = [], path.stat().st_size, 0
     with open(path, "rb") as f:
         while offset < size:
-            length = _read_length(f, offset, path)
-            rec_len = 12 + length + 4
-            if offset + rec_len > size:
-                raise UserError(f"{path}: truncated TFRecord (record at byte {offset})")
+            try:
+                length = _read_length(f, offset, path)
+                rec_len = 12 + length + 4
+                if offset + rec_len > size:
+                    raise CorruptRecord(f"{path}: truncated TFRecord (record at byte {offset})")
+            except CorruptRecord as e:
+                if strict:
+                    raise
+                if not out:
+                    raise UnreadableTFRecord(f"{e}: no record of the file can be read; re-extract this slide's "
+                                             "tiles or remove the file") from None
+                log.warning(f"{e}: the {size - offset} bytes from there on are skipped ({len(out)} records kept)")
+                break
             out.append((offset, rec_len))
             offset += rec_len
             f.seek(offset)
@@ -206,14 +275,87 @@ def read_tfrecord(path: str | Path, verify: bool = True) -> Iterator[dict]:
         raise UserError(f"TFRecord not found: {path}")
     with open(path, "rb") as f:
         for offset, _ in scan_records(path):
-            yield tile_record(decode_example(read_record_at(f, offset, path, verify)), str(path))
+            yield _tile_at(f, offset, path, verify)
+
+
+def _tile_at(f, offset: int, path: Path | str, verify: bool) -> dict:
+    """Tile record at offset of the open file f; CorruptRecord for any defect."""
+    return _tile_of(read_record_at(f, offset, path, verify), offset, path)
+
+
+def _tile_of(payload: bytes, offset: int, path: Path | str) -> dict:
+    try:
+        return tile_record(decode_example(payload), str(path))
+    except ValueError as e:
+        raise CorruptRecord(f"{path}: corrupt TFRecord (record at byte {offset}: {e})") from None
 
 
 def read_records_at(path: str | Path, offsets: Iterable[int], verify: bool = False) -> Iterator[dict]:
     """Yield the tile records that start at the given byte offsets of a TFRecord file."""
     with open(path, "rb") as f:
         for offset in offsets:
-            yield tile_record(decode_example(read_record_at(f, offset, path, verify)), str(path))
+            yield _tile_at(f, offset, path, verify)
+
+
+class RecordReader:
+    """Reads verified records of one TFRecord by offset; a corrupt one is skipped (None) with a counted warning."""
+
+    def __init__(self, path: str | Path):
+        self.path, self.file, self.skipped = Path(path), None, 0
+
+    def read(self, offset: int) -> tuple[bytes, dict] | None:
+        """(payload, tile record) at offset, checksums and protobuf verified; None (and a warning) if corrupt."""
+        self.file = self.file or open(self.path, "rb")
+        try:
+            payload = read_record_at(self.file, offset, self.path, verify=True)
+            return payload, _tile_of(payload, offset, self.path)
+        except CorruptRecord as e:
+            self.skip(str(e))
+            return None
+
+    def skip(self, reason: str) -> None:
+        """Count and log one skipped record (also for a defect found by the caller, e.g. an undecodable image)."""
+        self.skipped += 1
+        log.warning(f"{reason}: record skipped ({self.skipped} corrupt record(s) skipped in this file so far)")
+
+    def unreadable(self, tried: int) -> UnreadableTFRecord:
+        """The error for a file none of whose `tried` records could be read."""
+        return UnreadableTFRecord(f"{self.path}: none of its {tried} record(s) can be read (corrupt file); "
+                                  "re-extract this slide's tiles or remove the file")
+
+    def close(self) -> None:
+        """Close the file (reopened on the next read)."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def tf_records(path: str | Path, repeat: bool = False):
+    """tf.data.Dataset of the serialised Examples of one TFRecord (verified; corrupt records skipped, counted).
+
+    A drop-in for tf.data.TFRecordDataset(path) that, unlike it, goes on past a corrupt record.
+    """
+    import tensorflow as tf
+
+    offsets = [o for o, _ in read_index(path, strict=False)]
+
+    def payloads():
+        reader = RecordReader(path)
+        try:
+            while offsets:
+                good = 0
+                for offset in offsets:   # images are decoded by TF (a checksummed record holds what was written)
+                    if (got := reader.read(offset)) is not None:
+                        good += 1
+                        yield got[0]
+                if not good:
+                    raise reader.unreadable(len(offsets))
+                if not repeat:
+                    return
+        finally:
+            reader.close()
+
+    return tf.data.Dataset.from_generator(payloads, output_signature=tf.TensorSpec([], tf.string))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,11 +379,11 @@ def write_index(path: str | Path) -> Path:
     return out
 
 
-def read_index(path: str | Path) -> list[tuple[int, int]]:
-    """(offset, length) per record of a TFRecord, from its index file (built from the file if absent)."""
+def read_index(path: str | Path, strict: bool = True) -> list[tuple[int, int]]:
+    """(offset, length) per record of a TFRecord, from its index file (else scanned; strict: see scan_records)."""
     idx = index_path(path)
     if not idx.is_file() or idx.stat().st_mtime < Path(path).stat().st_mtime:
-        return scan_records(path)
+        return scan_records(path, strict)
     try:
         return [(int(a), int(b)) for a, b in (line.split() for line in idx.read_text().splitlines() if line.strip())]
     except ValueError:

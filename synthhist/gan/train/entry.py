@@ -51,24 +51,6 @@ def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, 
             "slideflow_kwargs": sf}
 
 
-def prepare_gan_project(exp_path: Path, outdir: Path | None, download: bool, md5: bool, extract_only: bool,
-                        workers: int | None):
-    """Load a GAN config and prepare its project; tile extraction is skipped when there are TFRecords but no slides."""
-    from synthhist.config import load_experiment
-    from synthhist.wsi.prepare import prepare_project
-    from synthhist.wsi.project import SLIDE_EXTENSIONS, Project
-
-    exp = load_experiment(exp_path)
-    if exp.kind != "gan":
-        raise UserError(f"{exp_path} is a {exp.kind} config; use train_classifier.py")
-    planned = Project(Path(outdir or exp.name).resolve(), exp)
-    have_tiles = any(planned.tfrecord_dir.glob("*.tfrecords"))
-    have_slides = any(p.suffix.lower() in SLIDE_EXTENSIONS for p in planned.slides_dir.glob("**/*"))
-    project = prepare_project(exp, outdir, download=download, md5=md5, workers=workers,
-                              extract=extract_only or download or have_slides or not have_tiles)
-    return exp, project
-
-
 def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
     """Train the experiment's class-conditional StyleGAN2 (options: gan_kwargs <- command line); returns the run dir."""
     if exp.kind != "gan":
