@@ -33,6 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthhist.device import cpu_has_native_bf16, resolve_device  # noqa: E402
+from synthhist.errors import UserError  # noqa: E402
 from synthhist.gan import Generator  # noqa: E402
 from synthhist.gan.cpu_memory import keep_freed_memory  # noqa: E402
 
@@ -196,7 +197,10 @@ def run_worker(config, batch, device, repeats, out) -> dict:
 @click.option("--worker", "worker_config", type=click.Choice(CONFIGS), default=None, hidden=True)
 @click.option("--image", type=click.Path(path_type=Path), default=None, hidden=True)
 def main(device, batches, rounds, repeats, configs, worker_config, image):
-    dev = resolve_device(device)
+    try:
+        dev = resolve_device(device)
+    except UserError as e:
+        raise SystemExit(f"Error: {e}") from None
     sizes = [int(b) for b in batches.split(",")]
     if worker_config is not None:
         return worker(worker_config, sizes[0], dev, repeats, image)
