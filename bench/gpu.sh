@@ -14,7 +14,9 @@ if ! python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 
   exit 1
 fi
 mkdir -p "$out"
-python -c 'import torch; p = torch.cuda.get_device_properties(0); print(f"GPU {p.name}, {p.total_memory / 2**30:.0f} GiB, torch {torch.__version__}, CUDA {torch.version.cuda}")' | tee "$out/device.txt"
+python -c 'import torch; p = torch.cuda.get_device_properties(0)
+print(f"GPU {p.name}, {p.total_memory / 2**30:.0f} GiB, torch {torch.__version__}, CUDA {torch.version.cuda}")' \
+  | tee "$out/device.txt"
 
 failed=()
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, keep going on failure

@@ -1,7 +1,8 @@
 """Benchmark GAN training speed (s/kimg) on a synthetic tile project: ADA vs no augmentation (baseline).
 
 CPU (default, small):  PYTHONPATH=. python bench/train_gan.py
-GPU, paper config:     PYTHONPATH=. python bench/train_gan.py --device cuda --res 512 --batch 8 --cbase 32768 --cmax 512 --map 8 --kimg 0.32 --fp16
+GPU, paper config:     PYTHONPATH=. python bench/train_gan.py --device cuda --res 512 --batch 8 --cbase 32768 \
+                           --cmax 512 --map 8 --kimg 0.32 --fp16
 """
 
 import io
