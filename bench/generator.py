@@ -10,7 +10,8 @@ median of the rounds is reported):
   fp32            ours in fp32, as our scripts run it (synthhist.cli.run calls keep_freed_memory);
   auto            ours, precision auto (fp16 in the top blocks on CUDA; = fp32 on CPU);
   bf16            ours in bf16 (default only where the CPU has native bf16, or on CUDA).
-Prints img/s, the speed-up over the reference (same run), max |error| against the reference's image, the conv
+Prints img/s and process CPU s/img (less sensitive to a shared machine's load), each with its speed-up over
+the reference (same run), max |error| against the reference's image, the conv
 FLOP floor of the network, the machine's fp32 matmul rate and the load average before and after.
 """
 
@@ -242,14 +243,15 @@ def main(device, batches, rounds, repeats, configs, worker_config, image):
     load1 = os.getloadavg()
     print(f"{rounds} rounds x {repeats} timed call(s) per configuration; medians; "
           f"load average after {load1[0]:.1f} {load1[1]:.1f}")
-    print(f"{'batch':>5} {'config':<15} {'img/s':>7} {'speedup':>8} {'min..max':>13} {'CPU s/img':>9} {'max|err|':>9}")
+    print(f"{'batch':>5} {'config':<15} {'img/s':>7} {'speedup':>8} {'min..max':>13} {'CPU s/img':>9} {'speedup':>8} "
+          f"{'max|err|':>9}")
     for n in sizes:
-        base = statistics.median(walls["reference", n])
+        base, base_cpu = statistics.median(walls["reference", n]), statistics.median(cpus["reference", n])
         for c in configs:
-            w = statistics.median(walls[c, n])
+            w, p = statistics.median(walls[c, n]), statistics.median(cpus[c, n])
             span = f"{base / max(walls[c, n]):.2f}..{base / min(walls[c, n]):.2f}"
-            print(f"{n:>5} {c:<15} {n / w:>7.3f} {base / w:>8.2f} {span:>13} "
-                  f"{statistics.median(cpus[c, n]) / n:>9.2f} {errs[c, n]:>9.1e}")
+            print(f"{n:>5} {c:<15} {n / w:>7.3f} {base / w:>8.2f} {span:>13} {p / n:>9.2f} {base_cpu / p:>8.2f} "
+                  f"{errs[c, n]:>9.1e}")
 
 
 if __name__ == "__main__":
