@@ -93,4 +93,6 @@ def main(seeds, batch, device):
 
 
 if __name__ == "__main__":
-    main()
+    from synthhist.cli import run
+
+    run(main)

@@ -1,11 +1,13 @@
 """Benchmark GAN training speed (s/kimg) on a synthetic tile project: ADA vs no augmentation (baseline).
 
 CPU (default, small):  PYTHONPATH=. python bench/train_gan.py
-GPU, paper config:     PYTHONPATH=. python bench/train_gan.py --res 512 --batch 16 --cbase 32768 --cmax 512 --map 8 --kimg 0.32 --fp16
+GPU, paper config:     PYTHONPATH=. python bench/train_gan.py --device cuda --res 512 --batch 8 --cbase 32768 \
+                           --cmax 512 --map 8 --kimg 0.32 --fp16
 """
 
 import io
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -46,9 +48,16 @@ def _project(root: Path, px: int, slides: int = 4, tiles: int = 16) -> SimpleNam
 @click.option("--map", "map_", default=2, show_default=True)
 @click.option("--fp16", is_flag=True, help="fp16 in the top 4 resolutions (CUDA).")
 @click.option("--workers", default=2, show_default=True)
-def main(res, batch, kimg, cbase, cmax, map_, fp16, workers):
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Training uses CUDA when present; cpu hides it, cuda requires it.")
+def main(res, batch, kimg, cbase, cmax, map_, fp16, workers, device):
     """Print s/kimg of the second half of a short run for --aug ada and --aug noaug."""
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch initialises CUDA
     import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("Error: --device cuda asked for, but CUDA is not available on this machine")
 
     from synthhist.cli import setup_logging
     from synthhist.gan.train import train_from_experiment

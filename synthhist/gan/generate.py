@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from synthhist.device import warn_if_emulated_bf16
 from synthhist.errors import UserError
 from synthhist.fileio import atomic_open
 from synthhist.gan.checkpoint import GanNetwork
@@ -69,6 +70,7 @@ def generate_images(net: GanNetwork, seeds: list[int], outdir: str | Path, class
         raise UserError(f"unknown image format {fmt!r} (choose from {', '.join(FORMATS)})")
     G = net.G
     device = next(G.parameters()).device
+    warn_if_emulated_bf16(precision, device)
     c = onehot(class_idx, net.c_dim, 1, device)  # validates the class before anything is written
     outdir = Path(outdir)
     _check_outdir(outdir)

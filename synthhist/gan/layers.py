@@ -45,7 +45,7 @@ class Conv2dLayer(nn.Module):
         self.act_gain = LRELU_GAIN if activation == "lrelu" else 1.0
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:  # [N,I,H,W] -> [N,O,H/down,W/down]
-        w = self.weight.to(x.dtype) * self.weight_gain
+        w = (self.weight * self.weight_gain).to(x.dtype)  # multiply, then cast: fp16 weight grads keep headroom
         if self.down == 2:
             x = conv2d_down2(x, w, self.resample_filter)
         else:

@@ -40,6 +40,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
             w = w * coefs.reshape(N, O, 1, 1, 1)
         elif gain != 1:
             w = w * gain
+        if N == 1:  # a plain conv; reshaping would hide x's channels_last layout from oneDNN (a copy to NCHW)
+            return conv(x, w[0].to(x.dtype), groups=1)
         x = conv(x.reshape(1, N * I, H, W), w.reshape(N * O, I, kh, kw).to(x.dtype), groups=N)
         return x.reshape(N, O, *x.shape[2:])
     x = conv(x * styles.to(x.dtype).reshape(N, I, 1, 1), weight.to(x.dtype), groups=1)

@@ -170,4 +170,4 @@ class SynthesisNetwork(nn.Module):
             dtype = block_dtype(precision, block.use_fp16, ws.device)
             x, img = block(x, img, ws[:, i:i + n], dtype, noise_mode, fused_modconv)
             i += block.num_conv
-            yield r, img
+            yield r, img.contiguous()  # the blocks run channels_last; callers get a plain NCHW image
