@@ -194,7 +194,7 @@ def test_concordance_script_linear_defaults(script, models, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("net, args, msg", [
     ("bare", (), "pass --gan-um"),
-    ("net", ("--gan-um", 200), "larger than the GAN's"),
+    ("net", ("--gan-um", 200), "larger than the GAN tile"),
     ("net", ("--start", 2), "class 2 is out of range"),
     ("net", ("--seeds", "0,4294967296"), "seed 4294967296 is out of range"),
     ("net", ("--outcome_idx", 2), "--outcome_idx 2 is out of range"),
