@@ -45,9 +45,9 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _dashes(token: str) -> str:
-    """--outcome_idx and --outcome-idx are the same option (both spellings of every option are accepted)."""
-    return token.replace("_", "-") if token.startswith("--") else token
+def _dashes(name: str) -> str:
+    """--outcome_idx and --outcome-idx are the same option (click applies this to option names and choices)."""
+    return name.replace("_", "-")
 
 
 def command(**kwargs):
@@ -70,12 +70,14 @@ def verbose_option(f):
 def import_tensorflow(verbose: bool = False) -> None:
     """Import TensorFlow without its start-up lines on stderr (absl/oneDNN/cpu_feature_guard), unless verbose.
 
-    Also shown when TF_CPP_MIN_LOG_LEVEL is set in the environment (the user's own choice).
+    verbose: --verbose, or SYNTHHIST_VERBOSE=1 in the environment.
     """
-    if verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules:
+        return
+    if verbose or os.environ.get("SYNTHHIST_VERBOSE", "") not in ("", "0"):
         import tensorflow  # noqa: F401
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _native_stderr_silenced():  # absl writes its first lines before any log level applies
         import tensorflow  # noqa: F401
     with contextlib.suppress(ImportError):

@@ -146,6 +146,52 @@ def test_resume(G, tmp_path):
     assert sum(s[0] for s in clf.seen) == 12
 
 
+@pytest.mark.parametrize("torn", ["3,0.1", "3,0.12,0.9,stro", "3,0.1,,strong", "{row3}4,0."])
+def test_resume_drops_torn_rows(G, tmp_path, torn):
+    clf = ToyClassifier(tile_px=16, tile_um=100.0)
+    kw = dict(G=G, start=0, end=1, bridge=Bridge.for_classifier(32, 200.0, clf), clf=clf, outcome_idx=1,
+              thresholds=TH, batch=3)
+    out = tmp_path / "c.csv"
+    full = resumable_seed_search(out, {"a": 1}, [0, 1, 2, 3, 4, 5], **kw)
+    (tmp_path / "c.csv.partial.json").write_text('{"a": 1}')
+    row3 = full.iloc[3:4].to_csv(index=False, header=False)
+    text = full.iloc[:3].to_csv(index=False) + torn.format(row3=row3)  # killed while writing a row: no newline
+    (tmp_path / "c.csv.partial.csv").write_text(text)
+    again = resumable_seed_search(out, {"a": 1}, [0, 1, 2, 3, 4, 5], **kw)
+    assert not again.isna().any().any() and again["seed"].tolist() == [0, 1, 2, 3, 4, 5]
+    pd.testing.assert_frame_equal(again[["seed", "concordance"]], full[["seed", "concordance"]])
+    assert np.allclose(again["pred_end"], full["pred_end"], atol=1e-6)
+    assert not pd.read_csv(out).isna().any().any()
+
+
+def test_thresholds_outside_the_output_range_warn(caplog):
+    with caplog.at_level("WARNING", logger="synthhist"):
+        default_outcome(ToyClassifier(), None, (-0.5, 0.0, 0.5))
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 1 and "threshold low -0.5 outside the classifier's output range [0, 1] (probabilities)" in msgs[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="synthhist"):
+        default_outcome(ToyClassifier(), None, (None, None, None))
+        default_outcome(ToyClassifier(model_type="linear"), None, (-0.5, 0.0, 0.5))  # no recorded range: no warning
+    assert not caplog.records
+
+
+def test_one_class_validator(G):
+    from synthhist.gan.classes import resolve_class
+
+    net = ToyNetwork(G)
+    net.class_names = ["Braf-like", "Ras-like"]
+    assert [resolve_class(net, v) for v in (0, "1", "ras-LIKE", " Braf-like ", None)] == [0, 1, 1, 0, None]
+    with pytest.raises(UserError, match=r"--end: 'gland' is not a class of the network: its classes are "
+                                        r"0 Braf-like, 1 Ras-like$"):
+        resolve_class(net, "gland", "--end")
+    with pytest.raises(UserError, match=r"--class: class 2 is out of range: the network has 2 classes \(0 to 1\)"):
+        resolve_class(net, 2)
+    net.class_names = None
+    with pytest.raises(UserError, match="it has no class names; use an index, 0 to 1"):
+        resolve_class(net, "gland")
+
+
 # ----------------------------------------------------------------------------------- concordance.py script
 
 SEEDS = list(range(8))

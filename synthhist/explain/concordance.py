@@ -69,7 +69,7 @@ def default_outcome(clf, outcome_idx: int | None, thresholds: tuple[float | None
     if outside:
         what = "probabilities" if not linear else "the recorded outcome_range"
         log.warning(f"warning: threshold {', '.join(outside)} outside the classifier's output range [{lo:g}, {hi:g}] "
-                    f"({what}): no seed can pass it")
+                    f"({what}): no prediction can cross it")
     return outcome_idx, (low, mid, high)
 
 
