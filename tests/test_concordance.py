@@ -251,3 +251,28 @@ def test_concordance_bad_input(script, models, tmp_path, net, args, msg):
                   tmp_path / "c.csv", "--seeds", "0", *args, check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last.startswith("Error:") and msg in last and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_concordance_paper_thresholds_on_a_probability_model(models, tmp_path):
+    from test_interpolate_scripts import _run_quiet_env
+
+    out = tmp_path / "results" / "c.csv"
+    proc = _run_quiet_env(["concordance.py", "--network", models["net"], "--classifier", models["clf"], "--out", out,
+                           "--seeds", "0-7", "--outcome-idx", 1, "--thresh_low=-0.5", "--thresh-mid", 0,
+                           "--thresh_high", 0.5, "--start", "classA", "--end", "CLASSB"])
+    assert proc.returncode == 0, proc.stderr
+    assert "threshold low -0.5 outside the classifier's output range [0, 1]" in proc.stderr
+    assert "absl::InitializeLog" not in proc.stderr and "cpu_feature_guard" not in proc.stderr
+    assert "concordance: 8/8 seeds" in proc.stderr and "concordance: 8/8 seeds" in (out.parent / "c.log").read_text()
+    assert len(pd.read_csv(out)) == 8
+
+
+def test_concordance_that_never_starts_leaves_nothing(script, tmp_path):
+    out = tmp_path / "results" / "concordance.csv"
+    for bad in (("--seeds", "0-x"), ("--trunc", "inf"), ("--thresh_low", "nan"), ("--network", tmp_path / "no.pkl")):
+        proc = script("concordance.py", "--out", out, *bad, check=False)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and lines[-1].startswith("Error:") and "Traceback" not in proc.stderr, proc.stderr
+        assert [x for x in lines if not x.startswith("Using the bundled demo")] == lines[-1:]
+        assert not (tmp_path / "results").exists()
