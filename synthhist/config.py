@@ -240,7 +240,7 @@ def _complete_hp(hp: dict, raw: dict, where: str) -> dict:
                             "they must be equal")
     missing = [k for k in DEFAULT_HP if k not in hp and k not in ("tile_px", "tile_um")]
     if missing:
-        log.info(f"{where}: hp keys not in the config take slideflow's defaults: "
+        log.warning(f"{where}: hp keys not in the config take slideflow's defaults: "
                  + ", ".join(f"{k}={json.dumps(DEFAULT_HP[k])}" for k in missing))
     return {**copy.deepcopy(DEFAULT_HP), **hp, "tile_px": raw["tile_px"], "tile_um": raw["tile_um"]}
 

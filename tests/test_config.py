@@ -266,3 +266,27 @@ def test_script_reports_bad_config_in_one_line(tmp_path, gan_cfg, script):
     assert proc.returncode == 1
     assert proc.stderr.strip() == "Error: bad.json: gan_kwargs.batch must be an integer, got \"32\""
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow
+def test_original_classifier_config_trains_and_params_json_holds_the_defaults(tmp_path, script):
+    from clf_fixtures import KINDS, write_labels, write_slides
+
+    from synthhist.classifier.hparams import DEFAULT_HP
+
+    kinds = {f"slide{c}{i}": kind for c, kind in enumerate(KINDS) for i in range(2)}
+    write_slides(tmp_path, kinds)
+    write_labels(tmp_path, kinds)
+    cfg = {"name": "clf_test", "backend": "tensorflow", "annotations": "./labels.csv", "outcome": "kind",
+           "tile_px": 72, "tile_um": 36,
+           "tile_kwargs": {"qc": None, "roi_method": "ignore", "grayspace_fraction": 1, "img_format": "png"},
+           "hp": {"tile_px": 72, "tile_um": 36, "model": "xception", "pooling": "avg", "batch_size": 8,
+                  "epochs": [1], "augment": None, "normalizer": None}}
+    (tmp_path / "exp.json").write_text(json.dumps(cfg))
+    proc = script("train_classifier.py", "--exp", tmp_path / "exp.json", "--outdir", tmp_path, "--val-strategy",
+                  "none", "--weights", "none", timeout=1200)
+    assert "take slideflow's defaults" in proc.stderr
+    params = json.loads(next((tmp_path / "models").glob("*/params.json")).read_text())
+    hp = params["hp"]
+    assert set(hp) == set(DEFAULT_HP) and (hp["tile_px"], hp["tile_um"], hp["batch_size"]) == (72, 36, 8)
+    assert (hp["hidden_layers"], hp["learning_rate"], hp["optimizer"], hp["training_balance"]) == (0, 0.0001, "Adam", "category")
