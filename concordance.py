@@ -4,36 +4,24 @@ from pathlib import Path
 
 import click
 
-from synthhist.cli import run, setup_logging
-from synthhist.explain.search import concordance_search
-from synthhist.seeds import parse_seeds
+from synthhist.cli import command, run, setup_logging
+from synthhist.explain.search import SearchOptions, concordance_search, search_options
+from synthhist.fileio import remove_stale_temps
+from synthhist.gan.cpu_memory import keep_freed_memory
 
 
-@click.command()
-@click.option("--network", default=None, help="GAN: .pkl, native model folder, hf:owner/repo or demo [default: demo]")
-@click.option("--classifier", default=None, help="Classifier: model folder, hf:owner/repo or demo [default: demo]")
+@command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output CSV (seed, pred_start, pred_end, concordance)")
-@click.option("--outcome_idx", type=int, default=None, help="Classifier output to use [default: 1 categorical, 0 linear]")
-@click.option("--thresh_low", type=float, default=None, help="Strong: pred_start below this [default: from the classifier type]")
-@click.option("--thresh_mid", type=float, default=None, help="Weak: pred_start below and pred_end above this")
-@click.option("--thresh_high", type=float, default=None, help="Strong: pred_end above this")
-@click.option("--seeds", default="0-999", show_default=True, help="Seeds: 0-999, 1,5,9 or a file")
-@click.option("--start", type=int, default=0, show_default=True, help="Start class")
-@click.option("--end", type=int, default=1, show_default=True, help="End class")
-@click.option("--batch", type=int, default=None, help="Seeds per batch [default: 32 on CUDA, 4 on CPU]")
-@click.option("--trunc", type=float, default=1, show_default=True, help="Truncation psi")
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
-@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available]")
-@click.option("--gan-um", type=float, default=None, help="GAN tile size in microns [default: network metadata]")
-@click.option("--gan-px", type=int, default=None, help="GAN tile size in pixels [default: network metadata]")
-def main(network, classifier, out, outcome_idx, thresh_low, thresh_mid, thresh_high, seeds, start, end, batch,
-         trunc, noise_mode, device, gan_um, gan_px):
+@search_options
+def main(out, **kwargs):
     """Predict the start- and end-class image of every seed; strong/weak/none concordance per seed."""
+    opts = SearchOptions.pop_from(kwargs)
+    opts.check()
+    keep_freed_memory()  # large CPU activations are reused instead of page-faulted in anew
     out = Path(out)
-    log = setup_logging(out.parent, out.stem + ".log")
-    seeds = parse_seeds(seeds)
-    concordance_search(out, log, network, classifier, seeds, start, end, outcome_idx,
-                       (thresh_low, thresh_mid, thresh_high), batch, trunc, noise_mode, device, gan_um, gan_px)
+    log = setup_logging(out.parent, out.stem + ".log")  # the log file appears with its first line
+    remove_stale_temps(out.parent)
+    concordance_search(out, opts, log)
     log.info(f"wrote {out}")
 
 

@@ -25,7 +25,7 @@ from synthhist.cli import run
               help="The GAN's tile size in microns, for networks whose metadata lacks it (needed to feed the classifier).")
 def main(network, classifier, host, port, device, data_dirs, token, gan_um):
     """Serve the workbench page and print its URL (open it directly, or through an SSH tunnel)."""
-    from synthhist.demo.models import or_demo
+    from synthhist.refs import or_demo
     from synthhist.workbench.serve import serve
 
     network, classifier = or_demo(network, "network"), or_demo(classifier, "classifier")

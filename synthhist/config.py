@@ -1,29 +1,37 @@
 """Experiment configs (experiment/*/*.json): load, validate and describe one experiment.
 
 Schema (documented in experiment/README.md): every key is checked on load; an unknown key, a wrong type,
-a bad value or a missing local file raises UserError naming the key, e.g. "lung_gan.json: gan_kwargs.batch
-must be an integer, got '32'".
+a bad value, a non-finite number or a missing local file raises UserError naming the key, e.g.
+"lung_gan.json: gan_kwargs.batch must be an integer, got '32'".
+
+The original repository's configs load as they are: without `kind` (inferred: `gan_kwargs` -> gan,
+`hp` -> classifier), with `"backend": "tensorflow"`, with `hp.tile_px`/`hp.tile_um` repeating the top-level
+values, with a subset of `hp` (the rest takes slideflow 1.3.2's ModelParams defaults, logged) and with
+annotations/ROIs as paths beside the config (docs/slideflow.md §1.1, §4.1).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthhist.classifier.hparams import DEFAULT_HP, HP_TABLE, NONE, NUM, VALIDATION_STRATEGIES
 from synthhist.errors import UserError
 
+log = logging.getLogger("synthhist")
 KINDS = ("gan", "classifier")
 
 # Key -> (accepted types, required). float keys accept ints too (JSON 1 vs 1.0).
-NUM = (int, float)
-NONE = type(None)
-
 TOP_KEYS = {
     "name": (str, True),
-    "kind": (str, True),
+    "kind": (str, False),         # inferred from gan_kwargs / hp when absent (the original configs)
+    "backend": (str, False),      # the original classifier configs: "tensorflow"
     "annotations": ((str, dict), True),
     "rois": ((str, dict, NONE), False),
     "slides": ((str, NONE), False),
@@ -71,6 +79,7 @@ GAN_KWARGS = {
     "glr": (NUM, False),
     "dlr": (NUM, False),
     "map": (int, False),
+    "map_depth": (int, False),    # StyleGAN3's name for map
     "cbase": (int, False),
     "cmax": (int, False),
     "mbstd_group": (int, False),
@@ -83,41 +92,9 @@ GAN_KWARGS = {
 }
 GAN_CHOICES = {"model": ("stylegan3",), "cfg": ("stylegan2",), "aug": ("ada", "fixed", "noaug")}
 
-# slideflow 1.3.2 ModelParams as used by the paper (slideflow-pipeline.md 4.1); all required so a config
-# states every value in effect. tile_px/tile_um come from the top level.
-HP_KEYS = {
-    "model": (str, True),
-    "include_top": (bool, True),
-    "pooling": (str, True),
-    "hidden_layers": (int, True),
-    "hidden_layer_width": (int, True),
-    "dropout": (NUM, True),
-    "loss": (str, True),
-    "optimizer": (str, True),
-    "learning_rate": (NUM, True),
-    "learning_rate_decay": (NUM, True),
-    "learning_rate_decay_steps": (int, True),
-    "batch_size": (int, True),
-    "epochs": (list, True),
-    "augment": ((str, NONE), True),
-    "normalizer": ((str, NONE), True),
-    "normalizer_source": ((str, NONE), True),
-    "training_balance": (str, True),
-    "validation_balance": (str, True),
-    "early_stop": (bool, True),
-    "early_stop_method": (str, True),
-    "early_stop_patience": (int, True),
-    "manual_early_stop_batch": ((int, NONE), True),
-    "manual_early_stop_epoch": ((int, NONE), True),
-    "l1": (NUM, True),
-    "l2": (NUM, True),
-    "l1_dense": (NUM, True),
-    "l2_dense": (NUM, True),
-    "trainable_layers": (int, True),
-    "toplayer_epochs": (int, True),
-    "drop_images": (bool, True),
-    "uq": (bool, True),
-}
+# slideflow 1.3.2 ModelParams (docs/slideflow.md §4.1): one table, in classifier/hparams.py. Keys left out
+# take its defaults; tile_px/tile_um come from the top level (hp may repeat them, equal).
+HP_KEYS = {key: (types, False) for key, (_, types) in HP_TABLE.items()}
 HP_CHOICES = {"training_balance": ("category", "patient", "slide", "tile", "none", "auto"),
               "validation_balance": ("category", "patient", "slide", "tile", "none", "auto"),
               "early_stop_method": ("loss", "accuracy")}
@@ -130,7 +107,8 @@ TRAIN_KWARGS = {
     "val_fraction": (NUM, False),
     "seed": (int, False),
 }
-TRAIN_CHOICES = {"val_strategy": ("k-fold", "k-fold-preserved-site", "bootstrap", "fixed", "none")}
+TRAIN_CHOICES = {"val_strategy": VALIDATION_STRATEGIES}
+BACKENDS = ("tensorflow",)
 
 @dataclass(frozen=True)
 class Resource:
@@ -175,7 +153,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if not path.is_file():
         raise UserError(f"experiment config not found: {path}")
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text())  # NaN / Infinity parse, and are refused by key in parse_experiment
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path.name}: not valid JSON ({e})") from None
     return parse_experiment(raw, path.resolve().parent, where=path.name, path=path.resolve())
@@ -185,8 +163,10 @@ def parse_experiment(raw: Any, base_dir: Path, where: str = "config", path: Path
     """Validate a config dict (already parsed JSON); relative paths resolve against base_dir."""
     if not isinstance(raw, dict):
         raise UserError(f"{where}: the config must be a JSON object")
+    _finite(raw, where, "")
     _check(raw, TOP_KEYS, where, "")
-    kind = _choice(raw, "kind", KINDS, where, "")
+    kind = _choice(raw, "kind", KINDS, where, "") or _infer_kind(raw, where)
+    _choice(raw, "backend", BACKENDS, where, "")
     name = raw["name"]
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise UserError(f"{where}: name must be letters, digits, '_', '-', '.', got {name!r}")
@@ -212,6 +192,8 @@ def parse_experiment(raw: Any, base_dir: Path, where: str = "config", path: Path
         _check(gan_kwargs, GAN_KWARGS, where, "gan_kwargs.")
         for key, choices in GAN_CHOICES.items():
             _choice(gan_kwargs, key, choices, where, "gan_kwargs.")
+        if "map" in gan_kwargs and "map_depth" in gan_kwargs:
+            raise UserError(f"{where}: gan_kwargs.map and gan_kwargs.map_depth are the same setting: give one")
         for key in ("gamma", "batch", "gpus", "kimg"):
             if gan_kwargs[key] <= 0:
                 raise UserError(f"{where}: gan_kwargs.{key} must be positive, got {gan_kwargs[key]}")
@@ -223,6 +205,7 @@ def parse_experiment(raw: Any, base_dir: Path, where: str = "config", path: Path
         if gan_kwargs is not None:
             raise UserError(f"{where}: gan_kwargs belongs in a GAN config, not kind 'classifier'")
         _check(hp, HP_KEYS, where, "hp.")
+        hp = _complete_hp(hp, raw, where)
         for key, choices in HP_CHOICES.items():
             _choice(hp, key, choices, where, "hp.")
         if not hp["epochs"] or not all(isinstance(e, int) and not isinstance(e, bool) and e > 0 for e in hp["epochs"]):
@@ -238,6 +221,40 @@ def parse_experiment(raw: Any, base_dir: Path, where: str = "config", path: Path
         tile_kwargs=tile_kwargs, gan_kwargs=dict(gan_kwargs or {}), hp=dict(hp or {}),
         train_kwargs=dict(train_kwargs or {}), base_dir=base_dir, path=path, description=raw.get("description", ""),
     )
+
+
+def _infer_kind(raw: dict, where: str) -> str:
+    """'gan' for a config with gan_kwargs, 'classifier' for one with hp (the original configs have no kind)."""
+    has_gan, has_hp = "gan_kwargs" in raw, "hp" in raw
+    if has_gan == has_hp:
+        what = "both gan_kwargs and hp" if has_gan else "neither gan_kwargs nor hp"
+        raise UserError(f"{where}: cannot tell the kind of config: it has {what} (set kind to gan or classifier)")
+    return "gan" if has_gan else "classifier"
+
+
+def _complete_hp(hp: dict, raw: dict, where: str) -> dict:
+    """hp with tile_px/tile_um from the top level and every key left out set to its slideflow default (logged)."""
+    for key in ("tile_px", "tile_um"):
+        if key in hp and hp[key] != raw[key]:
+            raise UserError(f"{where}: hp.{key} ({hp[key]}) differs from the top-level {key} ({raw[key]}): "
+                            "they must be equal")
+    missing = [k for k in DEFAULT_HP if k not in hp and k not in ("tile_px", "tile_um")]
+    if missing:
+        log.warning(f"{where}: hp keys not in the config take slideflow's defaults: "
+                 + ", ".join(f"{k}={json.dumps(DEFAULT_HP[k])}" for k in missing))
+    return {**copy.deepcopy(DEFAULT_HP), **hp, "tile_px": raw["tile_px"], "tile_um": raw["tile_um"]}
+
+
+def _finite(value: Any, where: str, key: str) -> None:
+    """Reject NaN and +-Infinity anywhere in a config (parsed JSON or a dict built in Python)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{where}: {key or 'config'} must be a finite number, got {value}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite(v, where, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite(v, where, f"{key}[{i}]")
 
 
 def _folder(value: str | None, base_dir: Path, where: str, key: str) -> Path | None:

@@ -8,6 +8,9 @@ we deliberately use the generate.py convention everywhere, so a blend frame at t
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,8 +29,62 @@ def crop_width(gan_px: int, gan_um: float, target_um: float) -> int:
         raise UserError("the GAN's tile size is unknown: pass --gan-um and --gan-px (or use a network "
                         "with training_options.json / metadata)")
     if target_um > gan_um + 1e-9:
-        raise UserError(f"the target tile ({target_um} um) is larger than the GAN tile ({gan_um} um): cannot crop")
+        raise UserError(f"the target tile ({target_um:g} um) is larger than the GAN tile ({gan_um:g} um): "
+                        "a GAN image cannot be cropped to it")
     return int(target_um / gan_um * gan_px)
+
+
+MAX_TILE_PX = 4096  # largest target tile accepted (a 100000 px resize would exhaust memory)
+
+
+def _positive(value, what: str) -> float:
+    if value is None or isinstance(value, bool) or not math.isfinite(float(value)) or float(value) <= 0:
+        raise UserError(f"{what} must be a positive number, got {value}")
+    return float(value)
+
+
+def gan_tile_size(resolution: int, *, meta_px: int | None, meta_um: float | None, gan_px: int | None = None,
+                  gan_um: float | None = None) -> tuple[int, float]:
+    """The GAN's tile (px, um): --gan-px/--gan-um when given, else the network's metadata; refused when um unknown."""
+    px = int(_positive(gan_px, "--gan-px")) if gan_px is not None else int(meta_px or resolution)
+    if gan_um is None and not meta_um:
+        raise UserError("the GAN's tile size in microns is unknown: pass --gan-um (and --gan-px) or use a "
+                        "network whose metadata / training_options.json has tile_um")
+    um = _positive(gan_um if gan_um is not None else meta_um, "--gan-um")
+    if px != int(resolution):
+        raise UserError(f"--gan-px {px} does not match the generator's output size ({resolution} px)")
+    return px, um
+
+
+@dataclass(frozen=True)
+class TileCrop:
+    """The one GAN-tile -> target-tile conversion: centre crop gan_um -> target_um microns, resize to target_px."""
+
+    gan_px: int
+    gan_um: float
+    target_px: int
+    target_um: float
+
+    def __post_init__(self):
+        _positive(self.gan_um, "--gan-um")
+        _positive(self.target_um, "--target-um")
+        if isinstance(self.target_px, bool) or not 1 <= int(self.target_px) <= MAX_TILE_PX:
+            raise UserError(f"--target-px must be between 1 and {MAX_TILE_PX}, got {self.target_px}")
+        crop_width(self.gan_px, self.gan_um, self.target_um)  # validates the geometry
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, gan_px, gan_px, C] -> uint8 [N, target_px, target_px, C]."""
+        return centre_crop_resize(img, self.gan_px, self.gan_um, self.target_px, self.target_um)
+
+
+def tile_crop(resolution: int, *, meta_px: int | None, meta_um: float | None, target_px: int,
+              target_um: float | None = None, gan_px: int | None = None, gan_um: float | None = None) -> TileCrop:
+    """TileCrop from a generator's resolution, its metadata and the options (--gan-px/-um, --target-px/-um).
+
+    target_um defaults to the GAN's microns (resize only). Every value is checked before anything is written.
+    """
+    px, um = gan_tile_size(resolution, meta_px=meta_px, meta_um=meta_um, gan_px=gan_px, gan_um=gan_um)
+    return TileCrop(px, um, target_px, um if target_um is None else target_um)
 
 
 def centre_crop_resize(img: torch.Tensor, gan_px: int, gan_um: float, target_px: int,

@@ -146,6 +146,52 @@ def test_resume(G, tmp_path):
     assert sum(s[0] for s in clf.seen) == 12
 
 
+@pytest.mark.parametrize("torn", ["3,0.1", "3,0.12,0.9,stro", "3,0.1,,strong", "{row3}4,0."])
+def test_resume_drops_torn_rows(G, tmp_path, torn):
+    clf = ToyClassifier(tile_px=16, tile_um=100.0)
+    kw = dict(G=G, start=0, end=1, bridge=Bridge.for_classifier(32, 200.0, clf), clf=clf, outcome_idx=1,
+              thresholds=TH, batch=3)
+    out = tmp_path / "c.csv"
+    full = resumable_seed_search(out, {"a": 1}, [0, 1, 2, 3, 4, 5], **kw)
+    (tmp_path / "c.csv.partial.json").write_text('{"a": 1}')
+    row3 = full.iloc[3:4].to_csv(index=False, header=False)
+    text = full.iloc[:3].to_csv(index=False) + torn.format(row3=row3)  # killed while writing a row: no newline
+    (tmp_path / "c.csv.partial.csv").write_text(text)
+    again = resumable_seed_search(out, {"a": 1}, [0, 1, 2, 3, 4, 5], **kw)
+    assert not again.isna().any().any() and again["seed"].tolist() == [0, 1, 2, 3, 4, 5]
+    pd.testing.assert_frame_equal(again[["seed", "concordance"]], full[["seed", "concordance"]])
+    assert np.allclose(again["pred_end"], full["pred_end"], atol=1e-6)
+    assert not pd.read_csv(out).isna().any().any()
+
+
+def test_thresholds_outside_the_output_range_warn(caplog):
+    with caplog.at_level("WARNING", logger="synthhist"):
+        default_outcome(ToyClassifier(), None, (-0.5, 0.0, 0.5))
+    msgs = [r.getMessage() for r in caplog.records]
+    assert len(msgs) == 1 and "threshold low -0.5 outside the classifier's output range [0, 1] (probabilities)" in msgs[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="synthhist"):
+        default_outcome(ToyClassifier(), None, (None, None, None))
+        default_outcome(ToyClassifier(model_type="linear"), None, (-0.5, 0.0, 0.5))  # no recorded range: no warning
+    assert not caplog.records
+
+
+def test_one_class_validator(G):
+    from synthhist.gan.classes import resolve_class
+
+    net = ToyNetwork(G)
+    net.class_names = ["Braf-like", "Ras-like"]
+    assert [resolve_class(net, v) for v in (0, "1", "ras-LIKE", " Braf-like ", None)] == [0, 1, 1, 0, None]
+    with pytest.raises(UserError, match=r"--end: 'gland' is not a class of the network: its classes are "
+                                        r"0 Braf-like, 1 Ras-like$"):
+        resolve_class(net, "gland", "--end")
+    with pytest.raises(UserError, match=r"--class: class 2 is out of range: the network has 2 classes \(0 to 1\)"):
+        resolve_class(net, 2)
+    net.class_names = None
+    with pytest.raises(UserError, match="it has no class names; use an index, 0 to 1"):
+        resolve_class(net, "gland")
+
+
 # ----------------------------------------------------------------------------------- concordance.py script
 
 SEEDS = list(range(8))
@@ -194,7 +240,7 @@ def test_concordance_script_linear_defaults(script, models, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("net, args, msg", [
     ("bare", (), "pass --gan-um"),
-    ("net", ("--gan-um", 200), "larger than the GAN's"),
+    ("net", ("--gan-um", 200), "larger than the GAN tile"),
     ("net", ("--start", 2), "class 2 is out of range"),
     ("net", ("--seeds", "0,4294967296"), "seed 4294967296 is out of range"),
     ("net", ("--outcome_idx", 2), "--outcome_idx 2 is out of range"),
@@ -205,3 +251,28 @@ def test_concordance_bad_input(script, models, tmp_path, net, args, msg):
                   tmp_path / "c.csv", "--seeds", "0", *args, check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last.startswith("Error:") and msg in last and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_concordance_paper_thresholds_on_a_probability_model(models, tmp_path):
+    from test_interpolate_scripts import _run_quiet_env
+
+    out = tmp_path / "results" / "c.csv"
+    proc = _run_quiet_env(["concordance.py", "--network", models["net"], "--classifier", models["clf"], "--out", out,
+                           "--seeds", "0-7", "--outcome-idx", 1, "--thresh_low=-0.5", "--thresh-mid", 0,
+                           "--thresh_high", 0.5, "--start", "classA", "--end", "CLASSB"])
+    assert proc.returncode == 0, proc.stderr
+    assert "threshold low -0.5 outside the classifier's output range [0, 1]" in proc.stderr
+    assert "absl::InitializeLog" not in proc.stderr and "cpu_feature_guard" not in proc.stderr
+    assert "concordance: 8/8 seeds" in proc.stderr and "concordance: 8/8 seeds" in (out.parent / "c.log").read_text()
+    assert len(pd.read_csv(out)) == 8
+
+
+def test_concordance_that_never_starts_leaves_nothing(script, tmp_path):
+    out = tmp_path / "results" / "concordance.csv"
+    for bad in (("--seeds", "0-x"), ("--trunc", "inf"), ("--thresh_low", "nan"), ("--network", tmp_path / "no.pkl")):
+        proc = script("concordance.py", "--out", out, *bad, check=False)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and lines[-1].startswith("Error:") and "Traceback" not in proc.stderr, proc.stderr
+        assert [x for x in lines if not x.startswith("Using the bundled demo")] == lines[-1:]
+        assert not (tmp_path / "results").exists()

@@ -119,7 +119,10 @@ CLF_BAD = [
     ("hp.epochs", 1, "hp.epochs must be a list"),
     ("hp.epochs", [0], "hp.epochs must be a non-empty list of positive integers"),
     ("hp.optimiser", "Adam", "unknown key hp.optimiser"),
-    ("hp.learning_rate", _DELETE, "missing key hp.learning_rate"),
+    ("hp.tile_px", 512, "hp.tile_px (512) differs from the top-level tile_px (299)"),
+    ("hp.tile_um", 400, "hp.tile_um (400) differs from the top-level tile_um (302)"),
+    ("backend", "torch", "backend must be one of tensorflow"),
+    ("kind", _DELETE, None),  # set below: with hp and gan_kwargs both present
     ("hp.training_balance", "sites", "hp.training_balance must be one of"),
     ("hp.normalizer", 3, "hp.normalizer must be a string or null"),
     ("hp", _DELETE, "hp is required for kind 'classifier'"),
@@ -131,9 +134,108 @@ CLF_BAD = [
 
 @pytest.mark.parametrize("key,value,message", CLF_BAD, ids=[f"{k}={v!r}"[:40] for k, v, _ in CLF_BAD])
 def test_bad_classifier_config(tmp_path, clf_cfg, key, value, message):
+    cfg = _set(clf_cfg, key, value)
+    if message is None:
+        cfg["gan_kwargs"], message = {"gamma": 1, "batch": 4, "gpus": 1, "kimg": 1}, "both gan_kwargs and hp"
     with pytest.raises(UserError) as e:
-        _load(tmp_path, _set(clf_cfg, key, value))
+        _load(tmp_path, cfg)
     assert message in str(e.value)
+
+
+NON_FINITE = [("tile_um", "NaN"), ("gan_kwargs.gamma", "NaN"), ("gan_kwargs.glr", "Infinity"),
+              ("tile_kwargs.grayspace_fraction", "-Infinity")]
+
+
+@pytest.mark.parametrize("key,value", NON_FINITE)
+def test_non_finite_numbers_are_refused(tmp_path, gan_cfg, key, value):
+    text = json.dumps(_set(gan_cfg, key, "@@")).replace('"@@"', value)  # NaN as Python's json writes it
+    with pytest.raises(UserError, match=f"exp.json: {key} must be a finite number, got"):
+        _load(tmp_path, text)
+
+
+def test_non_finite_hp_in_a_dict(tmp_path, clf_cfg):
+    from synthhist.config import parse_experiment
+    with pytest.raises(UserError, match=r"hp.epochs\[0\] must be a finite number"):
+        parse_experiment(_set(clf_cfg, "hp.epochs", [float("nan")]), tmp_path)
+
+
+def _original(tmp_path, kind):
+    """A config as the original repository's experiments/lung/ has it: no kind, relative paths."""
+    (tmp_path / "lung_labels.csv").write_text("patient,subtype,site,slide\n")
+    (tmp_path / "lung_rois.tar.gz").write_bytes(b"\x1f\x8b")
+    cfg = {"name": "TCGA_LUNG", "annotations": "./lung_labels.csv", "rois": "./lung_rois.tar.gz",
+           "outcome": "subtype", "tile_px": 299, "tile_um": 302,
+           "tile_kwargs": {"qc": "both", "grayspace_fraction": 1, "roi_method": "inside", "img_format": "png"}}
+    if kind == "gan":
+        return {**cfg, "tile_px": 512, "tile_um": 400, "gan_kwargs": {
+            "model": "stylegan3", "cfg": "stylegan2", "gamma": 1.6384, "batch": 32, "gpus": 4, "kimg": 25000}}
+    return {**cfg, "backend": "tensorflow", "hp": {
+        "tile_px": 299, "tile_um": 302, "model": "xception", "pooling": "avg", "hidden_layers": 2,
+        "hidden_layer_width": 1024, "dropout": 0.1, "loss": "sparse_categorical_crossentropy", "batch_size": 128,
+        "epochs": [1], "augment": "xyrjb", "normalizer": "reinhard_fast", "learning_rate_decay": 0.98,
+        "learning_rate_decay_steps": 512, "training_balance": "category", "early_stop": True,
+        "early_stop_method": "accuracy"}}
+
+
+def test_original_gan_config(tmp_path):
+    e = _load(tmp_path, _original(tmp_path, "gan"), "lung_adeno_squam_gan.json")
+    assert e.kind == "gan" and e.hp == {} and e.gan_kwargs["kimg"] == 25000 and e.tile_label == "512px_400um"
+    assert e.annotations.path == (tmp_path / "lung_labels.csv").resolve() and e.annotations.filename == "lung_labels.csv"
+    assert e.rois.path == (tmp_path / "lung_rois.tar.gz").resolve()
+
+
+def test_original_classifier_config_takes_slideflow_defaults(tmp_path, caplog):
+    from synthhist.classifier.hparams import DEFAULT_HP, complete_hp
+    with caplog.at_level("INFO", logger="synthhist"):
+        e = _load(tmp_path, _original(tmp_path, "classifier"), "lung_adeno_squam_classifier.json")
+    assert e.kind == "classifier" and e.gan_kwargs == {}
+    assert sorted(e.hp) == sorted(DEFAULT_HP)                       # every key in effect, as params.json lists them
+    assert (e.hp["tile_px"], e.hp["tile_um"], e.hp["hidden_layers"], e.hp["epochs"]) == (299, 302, 2, [1])
+    assert (e.hp["learning_rate"], e.hp["optimizer"], e.hp["l2"], e.hp["normalizer_source"]) == (0.0001, "Adam", 0, None)
+    assert e.hp["validation_balance"] == "none" and e.hp["uq"] is False
+    assert complete_hp(e.hp) == {**e.hp, "epochs": [1]}              # what training writes to params.json
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "take slideflow's defaults" in logged and "normalizer_source=null" in logged and "optimizer=\"Adam\"" in logged
+    assert "hidden_layers=" not in logged
+
+
+def test_original_config_top_level_tile_only_in_hp_defaults(tmp_path):
+    cfg = _original(tmp_path, "classifier")
+    del cfg["hp"]["tile_px"], cfg["hp"]["tile_um"]
+    cfg["tile_px"], cfg["tile_um"] = 256, 128
+    e = _load(tmp_path, cfg)
+    assert (e.hp["tile_px"], e.hp["tile_um"]) == (256, 128)         # not slideflow's 299/302 defaults
+
+
+def test_kind_cannot_be_inferred(tmp_path):
+    cfg = _original(tmp_path, "gan")
+    del cfg["gan_kwargs"]
+    with pytest.raises(UserError, match="neither gan_kwargs nor hp"):
+        _load(tmp_path, cfg)
+
+
+def test_map_depth_is_the_mapping_depth(tmp_path, gan_cfg):
+    e = _load(tmp_path, _set(gan_cfg, "gan_kwargs.map_depth", 2))
+    assert e.gan_kwargs["map_depth"] == 2
+    from synthhist.gan.train.options import resolve_options
+    assert resolve_options(e.gan_kwargs, e.tile_px, {}).map == 2
+    with pytest.raises(UserError, match="map and gan_kwargs.map_depth are the same setting"):
+        _load(tmp_path, _set(_set(gan_cfg, "gan_kwargs.map_depth", 2), "gan_kwargs.map", 8))
+
+
+def test_validation_strategies_come_from_one_table(tmp_path, clf_cfg):
+    from synthhist.classifier.hparams import VALIDATION_STRATEGIES
+    for strategy in VALIDATION_STRATEGIES:
+        assert _load(tmp_path, _set(clf_cfg, "train_kwargs.val_strategy", strategy)).train_kwargs["val_strategy"] == strategy
+
+
+def test_original_lfs_pointer_rois(tmp_path):
+    from synthhist.wsi.resources import fetch_resource
+    cfg = _original(tmp_path, "gan")
+    (tmp_path / "lung_rois.tar.gz").write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 9\n")
+    e = _load(tmp_path, cfg)
+    with pytest.raises(UserError, match="is a Git LFS pointer"):
+        fetch_resource(e.rois, tmp_path / "out.tar.gz", "ROIs")
 
 
 def test_not_json_and_not_found(tmp_path):
@@ -164,3 +266,27 @@ def test_script_reports_bad_config_in_one_line(tmp_path, gan_cfg, script):
     assert proc.returncode == 1
     assert proc.stderr.strip() == "Error: bad.json: gan_kwargs.batch must be an integer, got \"32\""
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow
+def test_original_classifier_config_trains_and_params_json_holds_the_defaults(tmp_path, script):
+    from clf_fixtures import KINDS, write_labels, write_slides
+
+    from synthhist.classifier.hparams import DEFAULT_HP
+
+    kinds = {f"slide{c}{i}": kind for c, kind in enumerate(KINDS) for i in range(2)}
+    write_slides(tmp_path, kinds)
+    write_labels(tmp_path, kinds)
+    cfg = {"name": "clf_test", "backend": "tensorflow", "annotations": "./labels.csv", "outcome": "kind",
+           "tile_px": 72, "tile_um": 36,
+           "tile_kwargs": {"qc": None, "roi_method": "ignore", "grayspace_fraction": 1, "img_format": "png"},
+           "hp": {"tile_px": 72, "tile_um": 36, "model": "xception", "pooling": "avg", "batch_size": 8,
+                  "epochs": [1], "augment": None, "normalizer": None}}
+    (tmp_path / "exp.json").write_text(json.dumps(cfg))
+    proc = script("train_classifier.py", "--exp", tmp_path / "exp.json", "--outdir", tmp_path, "--val-strategy",
+                  "none", "--weights", "none", timeout=1200)
+    assert "take slideflow's defaults" in proc.stderr
+    params = json.loads(next((tmp_path / "models").glob("*/params.json")).read_text())
+    hp = params["hp"]
+    assert set(hp) == set(DEFAULT_HP) and (hp["tile_px"], hp["tile_um"], hp["batch_size"]) == (72, 36, 8)
+    assert (hp["hidden_layers"], hp["learning_rate"], hp["optimizer"], hp["training_balance"]) == (0, 0.0001, "Adam", "category")

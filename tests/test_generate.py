@@ -85,6 +85,21 @@ BAD = {  # name: (extra args, words expected in the one-line error)
                                  "--target-um", "800"], "larger than the GAN tile"),
     "resize without target": (["--network", "{cond}", "--seeds", "1", "--class", "0", "--resize"], "--target-px"),
     "hf offline": (["--network", "hf:nobody/nothing", "--seeds", "1"], "hf download nobody/nothing"),
+    "unknown class name": (["--network", "{cond}", "--seeds", "1", "--class", "gland"],
+                           "'gland' is not a class of the network: its classes are 0 classA, 1 classB"),
+    "target px 0": (["--network", "{cond}", "--seeds", "1", "--class", "0", "--target-px", "0"], "--target-px must be"),
+    "target px -5": (["--network", "{cond}", "--seeds", "1", "--class", "0", "--target-px", "-5"], "--target-px must be"),
+    "target px huge": (["--network", "{cond}", "--seeds", "1", "--class", "0", "--target-px", "100000"],
+                       "--target-px must be between 1 and 4096"),
+    "target um nan": (["--network", "{cond}", "--seeds", "1", "--class", "0", "--target-px", "8", "--target-um", "nan"],
+                      "--target-um must be a positive number"),
+    "gan um inf": (["--network", "{cond}", "--seeds", "1", "--class", "0", "--target-px", "8", "--gan-um", "inf"],
+                   "--gan-um must be a positive number"),
+    "trunc nan": (["--network", "{cond}", "--seeds", "1", "--class", "0", "--trunc", "nan"], "--trunc must be a finite"),
+    "huge seed range": (["--network", "{cond}", "--seeds", "0-300000000", "--class", "0"],
+                        "300000001 seeds is more than the limit of 1000000"),
+    "binary seed file": (["--network", "{cond}", "--seeds", "{tmp}/seeds.bin", "--class", "0"], "is not a text file"),
+    "usage error": (["--network", "{cond}", "--seeds", "1", "--clas", "0"], "No such option '--clas'. Did you mean '--class'?"),
 }
 
 
@@ -98,6 +113,7 @@ def bad_files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad")
     (tmp / "corrupt.pkl").write_bytes(b"\x80\x04\x95garbage")
     (tmp / "file.txt").write_text("x")
+    (tmp / "seeds.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     snap = reference_snapshot("g16_uncond")
     snap["G_ema"].meta["class_name"] = "StyleGAN3Generator"
     write_reference_pickle("g16_uncond", tmp / "unknown.pkl", obj=snap)
@@ -156,3 +172,33 @@ def test_bad_input_is_one_line_and_writes_nothing(nets, bad_files, tmp_path, scr
     assert len(lines) == 1 and lines[0].startswith("Error: ") and words in lines[0], stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     assert not (bad_files / "pwned").exists()
+
+
+def test_class_by_name_and_both_option_spellings(nets, tmp_path, capsys):
+    by_index, by_name = tmp_path / "i", tmp_path / "n"
+    assert _run_cli_in_process(["--network", str(nets["cond"]), "--seeds", "3", "--class", "1", "--outdir",
+                                str(by_index)], capsys)[0] == 0
+    assert _run_cli_in_process(["--network", str(nets["cond"]), "--seeds", "3", "--class", "CLASSb", "--noise_mode",
+                                "const", "--outdir", str(by_name)], capsys)[0] == 0
+    assert np.array_equal(_png(by_index / "seed0003.png"), _png(by_name / "seed0003.png"))
+
+
+def test_stale_temps_are_removed_and_outputs_readable_by_all(nets, tmp_path, capsys):
+    import os
+    import time
+
+    out = tmp_path / "o"
+    out.mkdir()
+    stale, fresh = out / ".seed0001.png.abc123.tmp", out / ".seed0002.png.def456.tmp"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    umask = os.umask(0o022)
+    try:
+        assert _run_cli_in_process(["--network", str(nets["cond"]), "--seeds", "1", "--class", "0", "--outdir",
+                                    str(out)], capsys)[0] == 0
+    finally:
+        os.umask(umask)
+    assert not stale.exists() and fresh.exists()  # a fresh one may belong to a run still going
+    assert (out / "seed0001.png").stat().st_mode & 0o777 == 0o644

@@ -64,6 +64,51 @@ def test_bad_input(script, nets, tmp_path, args, msg):
     assert last.startswith("Error:") and msg in last and "Traceback" not in proc.stderr, proc.stderr
 
 
+def test_original_command_line_forms(script, nets, tmp_path):
+    out = tmp_path / "out"
+    proc = script("interpolate.py", "--network", nets["cond"], "--seeds", "0-1", "--video=True", "--steps=4",
+                  "--start=0", "--end=classB", "--merge", "True", "--gif=False", "--fps", 10, "--size", 64,
+                  "--noise_mode", "const", "--outdir", out)
+    r = imageio.get_reader(out / "seed0000.mp4")
+    frames = [f for f in r]
+    assert len(frames) == 4 and frames[0].shape == (64, 64, 3) and r.get_meta_data()["fps"] == 10
+    assert np.asarray(Image.open(out / "seed0001.png")).shape == (64, 4 * 64, 3)
+    assert not list(out.glob("*.gif")) and not list(out.glob("*-000.png"))
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert len(set(modes.values())) == 1, modes                   # mp4s get the permissions of every other output
+    assert "interpolate: 2/2 seeds" in proc.stderr                # the periodic log line off a terminal
+    assert "interpolate: 2/2 seeds" in (out / "log.txt").read_text()
+    script("interpolate.py", "--network", nets["cond"], "--seeds", "2", "--video", "False", "--steps", 2,
+           "--outdir", tmp_path / "frames")
+    assert sorted(p.name for p in (tmp_path / "frames").glob("*.png")) == ["seed0002-000.png", "seed0002-001.png"]
+
+
+def test_class_names_give_the_same_frames(script, nets, tmp_path):
+    script("interpolate.py", "--network", nets["cond"], "--seeds", "3", "--steps", 2, "--merge", "--outdir", tmp_path / "i")
+    script("interpolate.py", "--network", nets["cond"], "--seeds", "3", "--steps", 2, "--merge", "--start", "CLASSA",
+           "--end", "classb", "--outdir", tmp_path / "n")
+    assert (tmp_path / "i/seed0003.png").read_bytes() == (tmp_path / "n/seed0003.png").read_bytes()
+
+
+@pytest.mark.parametrize("args, msg", [
+    (("--video=maybe",), "'maybe' is not a valid boolean"),
+    (("--end", "gland"), "--end: 'gland' is not a class of the network: its classes are 0 classA, 1 classB"),
+    (("--fps", 0), "--fps must be between 1 and 240"),
+    (("--size", 100000, "--video"), "--size must be between 8 and 4096"),
+    (("--trunc", "nan"), "--trunc must be a finite number"),
+    (("--seeds", "0-300000000"), "300000001 seeds is more than the limit"),
+    (("--classifier", "nope/model"), "classifier not found: nope/model"),
+])
+def test_failed_run_leaves_nothing(script, nets, tmp_path, args, msg):
+    out = tmp_path / "new"
+    args = ("--seeds", "0", *args) if "--seeds" not in args else args
+    proc = script("interpolate.py", "--network", nets["cond"], "--outdir", out, *args, check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and lines[-1].startswith("Error:") and msg in lines[-1], proc.stderr
+    assert len([x for x in lines if x.startswith("Error")]) == 1 and "Usage:" not in proc.stderr
+    assert not out.exists()                                        # no folder, no empty log
+
+
 # ------------------------------------------------------------------- with a classifier (small Keras model)
 
 @pytest.fixture(scope="module")
@@ -110,3 +155,31 @@ def test_interpolation_probability_bad_input(script, models, tmp_path, args, msg
                   "--seeds", "0-7", "--outdir", tmp_path, *args, check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last.startswith("Error:") and msg in last and "Traceback" not in proc.stderr
+
+
+def _run_quiet_env(args, cwd=None):
+    """Run a script the way a user's shell does: no TF_CPP_MIN_LOG_LEVEL, no terminal."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SYNTHHIST_VERBOSE")}
+    env.update(PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, str(ROOT / args[0]), *map(str, args[1:])], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_interpolation_probability_figure_path_and_names(models, tmp_path):
+    fig = tmp_path / "res" / "probability.png"
+    proc = _run_quiet_env(["interpolation_probability.py", "--network", models["net"], "--classifier", models["clf"],
+                           "--seeds", "0-7", "--steps", 3, "--out=" + str(fig), "--start", "classA", "--end", "classB",
+                           "--thresh-low", 0.25, "--thresh_mid", 0.5, "--batch", 4])
+    assert proc.returncode == 0, proc.stderr
+    assert fig.is_file() and fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "res/probability_concordance.csv").is_file() and (tmp_path / "res/probability_curves.csv").is_file()
+    assert "absl::InitializeLog" not in proc.stderr and "cpu_feature_guard" not in proc.stderr
+    assert "concordance: 8/8 seeds" in proc.stderr and "blending:" in proc.stderr   # progress lines off a terminal
+    assert not list((tmp_path / "res").glob(".*tmp*"))

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from synthhist.errors import UserError
 
-# Defaults of slideflow's ModelParams; a config's hp dict is applied on top (ModelParams.from_dict).
-DEFAULT_HP = {
-    "tile_px": 299, "tile_um": 302, "epochs": [3], "toplayer_epochs": 0, "model": "xception",
-    "pooling": "max", "loss": "sparse_categorical_crossentropy", "learning_rate": 0.0001,
-    "learning_rate_decay": 0, "learning_rate_decay_steps": 100000, "batch_size": 16,
-    "hidden_layers": 0, "hidden_layer_width": 500, "optimizer": "Adam", "early_stop": False,
-    "early_stop_patience": 0, "early_stop_method": "loss", "manual_early_stop_epoch": None,
-    "manual_early_stop_batch": None, "training_balance": "auto", "validation_balance": "none",
-    "trainable_layers": 0, "l1": 0, "l2": 0, "l1_dense": 0, "l2_dense": 0, "dropout": 0, "uq": False,
-    "augment": "xyrj", "normalizer": None, "normalizer_source": None, "include_top": False,
-    "drop_images": False,
+NUM = (int, float)
+NONE = type(None)
+
+# The one table of classifier hyperparameters: key -> (slideflow 1.3.2 ModelParams default, accepted JSON types).
+# A config's hp dict is applied on top of the defaults (ModelParams.from_dict); float keys accept ints too.
+HP_TABLE = {
+    "tile_px": (299, int), "tile_um": (302, NUM), "epochs": ([3], list), "toplayer_epochs": (0, int),
+    "model": ("xception", str), "pooling": ("max", str), "loss": ("sparse_categorical_crossentropy", str),
+    "learning_rate": (0.0001, NUM), "learning_rate_decay": (0, NUM), "learning_rate_decay_steps": (100000, int),
+    "batch_size": (16, int), "hidden_layers": (0, int), "hidden_layer_width": (500, int), "optimizer": ("Adam", str),
+    "early_stop": (False, bool), "early_stop_patience": (0, int), "early_stop_method": ("loss", str),
+    "manual_early_stop_epoch": (None, (int, NONE)), "manual_early_stop_batch": (None, (int, NONE)),
+    "training_balance": ("auto", str), "validation_balance": ("none", str), "trainable_layers": (0, int),
+    "l1": (0, NUM), "l2": (0, NUM), "l1_dense": (0, NUM), "l2_dense": (0, NUM), "dropout": (0, NUM),
+    "uq": (False, bool), "augment": ("xyrj", (str, NONE)), "normalizer": (None, (str, NONE)),
+    "normalizer_source": (None, (str, NONE)), "include_top": (False, bool), "drop_images": (False, bool),
 }
+DEFAULT_HP = {k: default for k, (default, _) in HP_TABLE.items()}
+# Validation strategies of slideflow's training call (train_kwargs.val_strategy).
+VALIDATION_STRATEGIES = ("k-fold", "k-fold-preserved-site", "bootstrap", "fixed", "none")
 CATEGORICAL_LOSSES = ("sparse_categorical_crossentropy",)
 LINEAR_LOSSES = ("mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
                  "mean_squared_logarithmic_error", "squared_hinge", "hinge", "logcosh")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from synthhist.demo.models import demo_classifier_path, demo_network_path
+from synthhist.refs import demo_path
 from synthhist.errors import UserError
 
 
@@ -16,7 +16,7 @@ def bundle_network(snapshot: str | Path, dest: Path | None = None) -> Path:
     from synthhist.gan import load_network, save_network
 
     net = load_network(str(snapshot), device="cpu")
-    dest = dest or demo_network_path()
+    dest = dest or demo_path("network")
     return save_network(dest, net.G, class_names=net.class_names, tile_px=net.tile_px, tile_um=net.tile_um,
                         extra={"source": Path(snapshot).name})
 
@@ -29,7 +29,7 @@ def bundle_classifier(model_dir: str | Path, dest: Path | None = None) -> Path:
     model = find_model(Path(model_dir))
     if model.suffix != ".keras":
         raise UserError(f"{model_dir}: expected a .keras model of train_classifier.py")
-    dest = dest or demo_classifier_path()
+    dest = dest or demo_path("classifier")
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("*.keras"):
         old.unlink()

@@ -19,31 +19,19 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from synthhist.errors import UserError
-from synthhist.images import centre_crop_resize, crop_width, to_uint8
+from synthhist.images import TileCrop, gan_tile_size, to_uint8
 
 
 def gan_tile(net, gan_px: int | None = None, gan_um: float | None = None) -> tuple[int, float]:
     """The GAN's tile size (px, um): from --gan-px/--gan-um when given, else the network's metadata."""
-    res = net.G.img_resolution
-    px = gan_px or net.tile_px or res
-    um = gan_um or net.tile_um
-    if not um:
-        raise UserError("the GAN's tile size in microns is unknown: pass --gan-um (and --gan-px) or use a "
-                        "network whose metadata / training_options.json has tile_um")
-    if px != res:
-        raise UserError(f"--gan-px {px} does not match the generator's output size ({res} px)")
-    return int(px), float(um)
+    return gan_tile_size(net.G.img_resolution, meta_px=net.tile_px, meta_um=net.tile_um, gan_px=gan_px, gan_um=gan_um)
 
 
 class Bridge:
     """Convert generator output to the classifier's uint8 input: crop to its tile_um, resize to its tile_px."""
 
     def __init__(self, gan_px: int, gan_um: float, clf_px: int, clf_um: float):
-        if clf_um > gan_um + 1e-9:
-            raise UserError(f"the classifier's tiles ({clf_um:g} um) are larger than the GAN's ({gan_um:g} um): "
-                            "a GAN image cannot be cropped to them")
-        crop_width(gan_px, gan_um, clf_um)  # validates the geometry once
+        self.crop = TileCrop(int(gan_px), float(gan_um), int(clf_px), float(clf_um))  # validates the geometry once
         self.gan_px, self.gan_um, self.clf_px, self.clf_um = gan_px, gan_um, clf_px, clf_um
 
     @classmethod
@@ -57,7 +45,7 @@ class Bridge:
 
     def from_uint8(self, x: torch.Tensor) -> np.ndarray:
         """[N, R, R, 3] uint8 tensor (to_uint8 output) -> [N, clf_px, clf_px, 3] uint8 numpy."""
-        return centre_crop_resize(x, self.gan_px, self.gan_um, self.clf_px, self.clf_um).cpu().numpy()
+        return self.crop(x).cpu().numpy()
 
 
 @dataclass

@@ -24,13 +24,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from synthhist.errors import UserError
 from synthhist.explain.bridge import Bridge, Timings, predict_stream
 from synthhist.fileio import atomic_open, atomic_write_json
 from synthhist.gan.blend import check_conditional, class_blend_ws
 from synthhist.gan.latent import z_from_seeds
+from synthhist.progress import Progress
 
 CATEGORIES = ("strong", "weak", "none")
 COLUMNS = ["seed", "pred_start", "pred_end", "concordance"]
@@ -64,7 +64,21 @@ def default_outcome(clf, outcome_idx: int | None, thresholds: tuple[float | None
     low, mid, high = (d if v is None else float(v) for v, d in zip(thresholds, default))
     if not low <= mid <= high:
         raise UserError(f"thresholds must satisfy low <= mid <= high (got {low:g}, {mid:g}, {high:g})")
+    lo, hi = output_range(clf)
+    outside = [f"{name} {v:g}" for name, v in zip(("low", "mid", "high"), (low, mid, high)) if not lo <= v <= hi]
+    if outside:
+        what = "probabilities" if not linear else "the recorded outcome_range"
+        log.warning(f"warning: threshold {', '.join(outside)} outside the classifier's output range [{lo:g}, {hi:g}] "
+                    f"({what}): no prediction can cross it")
     return outcome_idx, (low, mid, high)
+
+
+def output_range(clf) -> tuple[float, float]:
+    """Range of the classifier's outputs: [0, 1] for probabilities, params outcome_range (else unbounded) if linear."""
+    if clf.model_type != "linear":
+        return 0.0, 1.0
+    r = (clf.params or {}).get("outcome_range")
+    return (float(r[0]), float(r[1])) if r else (-np.inf, np.inf)
 
 
 def class_renderer(G, start: int, end: int, psi: float, noise_mode: str, device: torch.device
@@ -87,7 +101,7 @@ def seed_search(G, seeds: list[int], start: int, end: int, bridge: Bridge, clf, 
     render = class_renderer(G, start, end, psi, noise_mode, torch.device(device))
     chunks = [seeds[i:i + batch] for i in range(0, len(seeds), batch)]
     frames = []
-    with tqdm(total=len(seeds), unit="seed", desc="concordance", disable=None) as bar:
+    with Progress(total=len(seeds), unit="seed", desc="concordance") as bar:
         for chunk, preds, _ in predict_stream(chunks, render, bridge, clf, timings=timings):
             n = len(chunk)
             ps, pe = preds[:n, outcome_idx].astype(np.float64), preds[n:, outcome_idx].astype(np.float64)
@@ -106,6 +120,24 @@ def percentages(df: pd.DataFrame) -> dict[str, float]:
     return {k: 100.0 * int((df["concordance"] == k).sum()) / n for k in CATEGORIES}
 
 
+def _read_partial(path: Path) -> pd.DataFrame:
+    """Rows of a partial search CSV that are complete (a run killed mid-write leaves a torn last row: dropped)."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return pd.DataFrame(columns=COLUMNS)
+    if list(df.columns) != COLUMNS:
+        return pd.DataFrame(columns=COLUMNS)
+    seed = pd.to_numeric(df["seed"], errors="coerce")
+    ps, pe = pd.to_numeric(df["pred_start"], errors="coerce"), pd.to_numeric(df["pred_end"], errors="coerce")
+    ok = seed.notna() & ps.notna() & pe.notna() & df["concordance"].isin(CATEGORIES) & (seed == seed.round())
+    if (~ok).any():
+        log.info(f"{int((~ok).sum())} incomplete row(s) in {path} dropped (a run was interrupted while writing)")
+    out = pd.DataFrame({"seed": seed[ok].astype(np.int64), "pred_start": ps[ok], "pred_end": pe[ok],
+                        "concordance": df["concordance"][ok]})
+    return out.drop_duplicates("seed").reset_index(drop=True)
+
+
 def resumable_seed_search(out: Path, settings: dict, seeds: list[int], **kwargs) -> pd.DataFrame:
     """seed_search that appends finished batches to <out>.partial.csv and, rerun with the same settings, skips them.
 
@@ -115,8 +147,10 @@ def resumable_seed_search(out: Path, settings: dict, seeds: list[int], **kwargs)
     partial, meta = out.with_name(out.name + ".partial.csv"), out.with_name(out.name + ".partial.json")
     done = pd.DataFrame(columns=COLUMNS)
     if partial.exists() and meta.exists() and json.loads(meta.read_text()) == settings:
-        done = pd.read_csv(partial)
+        done = _read_partial(partial)
         log.info(f"resuming: {len(done)} seeds already done in {partial}")
+        with atomic_open(partial, "w") as f:  # rewritten without a torn last row, so appends start on a new line
+            done.to_csv(f, index=False)
     else:
         atomic_write_json(meta, settings)
         with atomic_open(partial, "w") as f:

@@ -7,6 +7,7 @@ one conversion (synthhist.images.to_uint8), so frame 0 equals generate.py's imag
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Iterator
 
 import numpy as np
@@ -17,6 +18,9 @@ from synthhist.explain.bridge import Bridge, Timings, predict_stream
 from synthhist.gan.blend import blend_steps, blend_ws, check_conditional
 from synthhist.gan.latent import z_from_seed
 from synthhist.images import to_uint8
+from synthhist.progress import Progress
+
+log = logging.getLogger("synthhist")
 
 Chunk = tuple[int, int, torch.Tensor]  # (seed, index of the first step, t values [B])
 
@@ -81,3 +85,27 @@ def format_curve(seed: int, curve: pd.DataFrame) -> list[str]:
     cols = list(curve.columns[2:])
     return [f"seed {seed} step {int(r[0]):3d} t {r[1]:.3f}: " + " ".join(f"{c}={v:.4f}" for c, v in zip(cols, r[2:]))
             for r in curve.itertuples(index=False)]
+
+
+def write_blends(G, seeds: list[int], writer, start: int, end: int, *, steps: int, layers: list[int] | None = None,
+                 psi: float = 1, noise_mode: str = "const", batch: int = 16, device: torch.device | str = "cpu",
+                 bridge: Bridge | None = None, clf=None, echo: Callable[[str], None] | None = None) -> int:
+    """Blend every seed and save it with writer (a BlendWriter); with clf also predict every frame (curve CSV,
+    one printed line per frame through echo). Seeds whose outputs exist are skipped; returns the number written."""
+    todo = [s for s in seeds if not writer.done(s)]
+    if len(todo) < len(seeds):
+        log.info(f"{len(seeds) - len(todo)} seeds already done in {writer.outdir}: skipped")
+    with Progress(total=len(todo), unit="seed", desc="interpolate") as bar:
+        if clf is not None:
+            for seed, curve, frames in blend_predictions(G, todo, start, end, steps, bridge, clf, layers, psi,
+                                                         noise_mode, batch, device, keep_frames=True):
+                curve = label_columns(curve, clf)
+                if echo is not None:
+                    echo("\n".join(format_curve(seed, curve)))
+                writer.write(seed, frames, curve)
+                bar.update()
+        else:
+            for seed in todo:
+                writer.write(seed, blend_frames(G, seed, start, end, steps, layers, psi, noise_mode, batch, device))
+                bar.update()
+    return len(todo)

@@ -6,11 +6,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from synthhist.errors import UserError
 from synthhist.explain.interpolate import blend_predictions
 from synthhist.fileio import atomic_open
+from synthhist.progress import Progress
+
+
+FIGURE_SUFFIXES = ("png", "jpg", "jpeg", "pdf", "svg")
+
+
+def output_paths(out: str | Path) -> tuple[Path, Path, Path, Path]:
+    """(figure, concordance CSV, curves CSV, log) of --out: a path with an image suffix is the figure itself,
+    its CSVs beside it (<stem>_concordance.csv, <stem>_curves.csv); anything else is a folder."""
+    out = Path(out)
+    if out.suffix.lower().lstrip(".") in FIGURE_SUFFIXES:
+        if out.is_dir():
+            raise UserError(f"--out {out} is a folder; name the figure (e.g. {out}/probability.png) or another folder")
+        d, stem = out.parent, out.stem
+        return out, d / f"{stem}_concordance.csv", d / f"{stem}_curves.csv", d / f"{stem}.log"
+    return (out / "interpolation_probability.png", out / "concordance.csv", out / "curves.csv", out / "log.txt")
 
 
 def minmax(p: np.ndarray) -> np.ndarray:
@@ -40,15 +55,15 @@ def concordant_curves(G, search: pd.DataFrame, start: int, end: int, steps: int,
                         "(try more seeds, other thresholds or other classes)")
     kind = dict(zip(keep["seed"].astype(int), keep["concordance"]))
     rows = []
-    for seed, curve, _ in tqdm(blend_predictions(G, list(kind), start, end, steps, bridge, clf, **kwargs),
-                               total=len(kind), unit="seed", desc="blending", disable=None):
+    for seed, curve, _ in Progress(blend_predictions(G, list(kind), start, end, steps, bridge, clf, **kwargs),
+                                   total=len(kind), unit="seed", desc="blending"):
         rows.append(pd.DataFrame({"seed": seed, "concordance": kind[seed], "step": curve["step"], "t": curve["t"],
                                   "pred": curve[f"pred{outcome_idx}"]}))
     return normalise_curves(pd.concat(rows, ignore_index=True))
 
 
 def plot_curves(curves: pd.DataFrame, path: str | Path, title: str = "") -> None:
-    """Mean +/- SD of pred_norm against blending step, as a PNG (matplotlib Agg), written atomically."""
+    """Mean +/- SD of pred_norm against blending step, as PNG (or .jpg/.pdf/.svg by suffix), written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,6 +79,7 @@ def plot_curves(curves: pd.DataFrame, path: str | Path, title: str = "") -> None
     ax.set_title(title)
     ax.legend(loc="best")
     fig.tight_layout()
+    fmt = Path(path).suffix.lower().lstrip(".")
     with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png")
+        fig.savefig(f, format=fmt if fmt in FIGURE_SUFFIXES else "png")
     plt.close(fig)

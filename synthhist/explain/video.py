@@ -1,15 +1,28 @@
-"""Writing a blend sequence: MP4 (libx264, 30 fps), GIF, side-by-side strip PNG or numbered frames."""
+"""Writing a blend sequence: MP4 (libx264, 30 fps by default), GIF, side-by-side strip PNG or numbered frames."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from synthhist.fileio import atomic_open
-from synthhist.images import save_image
+from synthhist.errors import UserError
+from synthhist.fileio import atomic_open, atomic_path
+from synthhist.images import MAX_TILE_PX, save_image
+
+
+MAX_FPS = 240
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """Smoothly resize uint8 frames [T, H, W, 3] to [T, size, size, 3] (bicubic; antialiased when shrinking)."""
+    if frames.shape[1] == frames.shape[2] == size:
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=size < frames.shape[1])
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def pad_even(frames: np.ndarray) -> np.ndarray:
@@ -21,20 +34,13 @@ def pad_even(frames: np.ndarray) -> np.ndarray:
 def _atomic_media(path: Path, frames: np.ndarray, **kwargs) -> None:
     import imageio.v2 as imageio
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # same permissions as every other output
         if path.suffix == ".mp4":
             with imageio.get_writer(tmp, format="FFMPEG", mode="I", **kwargs) as w:
                 for f in frames:
                     w.append_data(f)
         else:
             imageio.mimsave(tmp, list(frames), format="GIF", **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_mp4(path: str | Path, frames: np.ndarray, fps: int = 30) -> None:
@@ -63,8 +69,13 @@ class BlendWriter:
     """Outputs of one seed's blend in outdir: seedNNNN.mp4 / .gif / .png (strip), else numbered frames; + .csv."""
 
     def __init__(self, outdir: str | Path, steps: int, video: bool = False, gif: bool = False, merge: bool = False,
-                 curve: bool = False):
+                 curve: bool = False, *, fps: int = 30, size: int | None = None):
+        if not 1 <= fps <= MAX_FPS:
+            raise UserError(f"--fps must be between 1 and {MAX_FPS}, got {fps}")
+        if size is not None and not 8 <= size <= MAX_TILE_PX:
+            raise UserError(f"--size must be between 8 and {MAX_TILE_PX} px, got {size}")
         self.outdir, self.steps, self.video, self.gif, self.merge, self.curve = Path(outdir), steps, video, gif, merge, curve
+        self.fps, self.size = fps, size
 
     def paths(self, seed: int) -> list[Path]:
         """Every file written for this seed."""
@@ -78,16 +89,20 @@ class BlendWriter:
         return all(p.exists() for p in self.paths(seed))
 
     def write(self, seed: int, frames: np.ndarray, curve=None) -> None:
-        """Save the frames [steps, H, W, 3] (and the prediction curve DataFrame) of one seed."""
+        """Save the frames [steps, H, W, 3] (and the prediction curve DataFrame) of one seed.
+
+        Videos, GIFs and strips are resized to `size` px first when it is set; numbered frames stay as generated.
+        """
         stem = self.outdir / f"seed{seed:04d}"
         if curve is not None:
             with atomic_open(stem.with_suffix(".csv"), "w") as f:
                 curve.to_csv(f, index=False)
+        shown = resize_frames(frames, self.size) if self.size and (self.video or self.gif or self.merge) else frames
         if self.video:
-            write_mp4(stem.with_suffix(".mp4"), frames)
+            write_mp4(stem.with_suffix(".mp4"), shown, self.fps)
         if self.gif:
-            write_gif(stem.with_suffix(".gif"), frames)
+            write_gif(stem.with_suffix(".gif"), shown, self.fps)
         if self.merge:
-            write_strip(stem.with_suffix(".png"), frames)
+            write_strip(stem.with_suffix(".png"), shown)
         if not (self.video or self.gif or self.merge):
             write_frames(self.outdir, seed, frames)

@@ -2,50 +2,35 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from synthhist.device import warn_if_emulated_bf16
 from synthhist.errors import UserError
 from synthhist.fileio import atomic_open
 from synthhist.gan.checkpoint import GanNetwork
 from synthhist.gan.latent import onehot, z_from_seeds
-from synthhist.images import centre_crop_resize, crop_width, save_image, to_uint8
+from synthhist.gan.synthesis import PRECISIONS  # auto = the reference: fp16 in the top blocks on CUDA, else fp32
+from synthhist.images import TileCrop, save_image, tile_crop, to_uint8
+from synthhist.progress import Progress
 
 NOISE_MODES = ("const", "random", "none")
-PRECISIONS = ("auto", "fp32", "bf16")  # auto = the reference: fp16 in the top blocks on CUDA, else fp32
 FORMATS = ("png", "jpg")
 
 
-@dataclass
-class Resize:
-    """Centre-crop a gan_px/gan_um tile to target_um, then resize it to target_px."""
-
-    gan_px: int
-    gan_um: float
-    target_px: int
-    target_um: float
-
-
-def resize_from_options(net: GanNetwork, target_px: int | None, target_um: float | None, gan_px: int | None = None,
-                        gan_um: float | None = None, required: bool = False) -> Resize | None:
-    """Resize settings from CLI options; GAN size defaults to the network metadata, target_um to gan_um."""
+def crop_from_options(net: GanNetwork, target_px: int | None, target_um: float | None, gan_px: int | None = None,
+                      gan_um: float | None = None, required: bool = False) -> TileCrop | None:
+    """The crop/resize of --target-px/--target-um (None without them); GAN size from --gan-* or the metadata."""
     if target_px is None and target_um is None and not required:
         return None
     if target_px is None:
         raise UserError("resizing needs --target-px (the classifier's tile size in pixels)")
-    gan_px = gan_px or net.tile_px or int(net.G.img_resolution)
-    gan_um = gan_um or net.tile_um
-    if gan_px != int(net.G.img_resolution):
-        raise UserError(f"--gan-px {gan_px} does not match the network's image size ({net.G.img_resolution} px)")
-    r = Resize(gan_px, gan_um, target_px, target_um or gan_um)
-    crop_width(r.gan_px, r.gan_um, r.target_um)  # validates now, before anything is written
-    return r
+    return tile_crop(int(net.G.img_resolution), meta_px=net.tile_px, meta_um=net.tile_um, target_px=target_px,
+                     target_um=target_um, gan_px=gan_px, gan_um=gan_um)
 
 
 def _check_outdir(outdir: Path) -> None:
@@ -59,13 +44,15 @@ def _check_outdir(outdir: Path) -> None:
 @torch.inference_mode()
 def generate_images(net: GanNetwork, seeds: list[int], outdir: str | Path, class_idx: int | None = None,
                     psi: float = 1.0, noise_mode: str = "const", fmt: str = "png", batch: int = 16,
-                    resize: Resize | None = None, save_projection: bool = False,
+                    resize: TileCrop | None = None, save_projection: bool = False,
                     precision: str = "auto") -> list[Path]:
     """Write outdir/seed%04d.<fmt> for each seed (and seed%04d.npy of its ws [num_ws, w_dim] if asked)."""
     if noise_mode not in NOISE_MODES:
         raise UserError(f"unknown noise mode {noise_mode!r} (choose from {', '.join(NOISE_MODES)})")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    if not math.isfinite(psi):
+        raise UserError(f"--trunc must be a finite number, got {psi}")
     if fmt not in FORMATS:
         raise UserError(f"unknown image format {fmt!r} (choose from {', '.join(FORMATS)})")
     G = net.G
@@ -75,14 +62,14 @@ def generate_images(net: GanNetwork, seeds: list[int], outdir: str | Path, class
     outdir = Path(outdir)
     _check_outdir(outdir)
     written = []
-    with tqdm(total=len(seeds), unit="img", desc="generate") as bar:
+    with Progress(total=len(seeds), unit="img", desc="generate") as bar:
         for i in range(0, len(seeds), batch):
             chunk = seeds[i:i + batch]
             z = z_from_seeds(chunk, G.z_dim, device)  # [n, z_dim]
             ws = G.mapping(z, c.expand(len(chunk), -1), truncation_psi=psi)  # [n, num_ws, w_dim]
             img = to_uint8(G.synthesis(ws, noise_mode=noise_mode, precision=precision))  # [n, R, R, 3] uint8
             if resize is not None:
-                img = centre_crop_resize(img, resize.gan_px, resize.gan_um, resize.target_px, resize.target_um)
+                img = resize(img)
             img, ws = img.cpu().numpy(), ws.float().cpu().numpy()
             for seed, im, w in zip(chunk, img, ws):
                 path = outdir / f"seed{seed:04d}.{fmt}"
