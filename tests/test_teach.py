@@ -121,8 +121,10 @@ def test_answer_never_reaches_the_page_before_it_is_given(client):
         assert key not in text
     q = out["question"]
     assert q["image"].startswith("data:image/png;base64,")  # no URL that could name the class
-    page = client.get("/teach").text + client.get("/static/teach.js").text
-    assert "truth" not in client.get("/teach").text
+    page = client.get("/teach")
+    assert page.status_code == 200 and '<script src="static/teach.js"></script>' in page.text
+    assert page.text.count("<script") == 1  # no inline script (CSP 'self')
+    assert client.get("/static/teach.js").status_code == 200 and client.get("/static/teach.css").status_code == 200
 
 
 def test_errors_are_4xx(client, tmp_path):
