@@ -221,6 +221,40 @@ def test_real_or_synthetic(tmp_path):
     assert [r["truth"] for r in rows] == truths and all(r["answer"] == "real" for r in rows)
 
 
+def test_real_tiles_from_tfrecords_and_bad_folders(tmp_path):
+    import io
+    import zlib
+
+    from synthhist.errors import UserError
+    from synthhist.wsi.tfrecord import write_tfrecord
+    from synthhist.workbench.teach import read_real_tiles, real_tile
+
+    def png(img):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        return buf.getvalue()
+
+    (tmp_path / "tf").mkdir()
+    write_tfrecord(tmp_path / "tf" / "s1.tfrecords",
+                   [{"slide": "s1", "image_raw": png(np.full((48, 48, 3), 9 * k, np.uint8)), "loc_x": k, "loc_y": 0}
+                    for k in range(4)])
+    tiles = read_real_tiles(tmp_path / "tf")
+    assert len(tiles) == 4 and real_tile(tiles[2], 32).shape == (32, 32, 3) and real_tile(tiles[2], 32)[0, 0, 0] == 18
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no .tfrecords or image files"):
+        read_real_tiles(tmp_path / "empty")
+    with pytest.raises(UserError, match="could not be decoded"):
+        real_tile(b"not an image", 32)
+    header = png(np.zeros((1, 1, 3), np.uint8))
+    ihdr = b"IHDR" + (5000).to_bytes(4, "big") * 2 + header[24:29]  # a 1-px PNG claiming 5000 x 5000 px
+    big = header[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + header[33:]
+    with pytest.raises(UserError, match="larger than"):
+        real_tile(big, 32)
+    with pytest.raises(UserError):
+        create_app(WorkbenchConfig(data_dirs=[tmp_path], results_dir=tmp_path / "r", real=tmp_path / "empty"),
+                   renderer=toy_renderer())
+
+
 def test_lesson_steps_and_strip(client, tmp_path):
     (tmp_path / "saved_seeds.csv").write_text("seed,mode,cls,end,note\n3,blend,0,1,\"look at the nuclei, here\"\n9,class,1,0,\n")
     steps = client.post("/api/lesson", json={"file": "saved_seeds.csv"}).json()["steps"]

@@ -74,11 +74,13 @@ def _tally(rows: list[dict], key) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for r in rows:
         k = str(key(r))
-        s = out.setdefault(k, {"answered": 0, "correct": 0})
+        s = out.setdefault(k, {"answered": 0, "correct": 0, "ms": 0.0})
         s["answered"] += 1
         s["correct"] += int(r["correct"])
+        s["ms"] += r["ms"]
     for s in out.values():
         s["accuracy"] = s["correct"] / s["answered"]
+        s["mean_ms"] = s.pop("ms") / s["answered"]
     return dict(sorted(out.items()))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import itertools
 import secrets
 import threading
 import time
@@ -39,6 +40,7 @@ STRIP = (0.0, 0.25, 0.5, 0.75, 1.0)  # blend positions of the feedback strip
 MAX_QUIZZES = 1000  # quizzes kept in memory (the oldest are dropped; their answers stay on disk)
 MAX_REAL = 2000  # real tiles read from --real
 MAX_LESSON = 500  # rows of a lesson CSV
+MAX_REAL_PIXELS = 4096 * 4096  # a real tile larger than this is refused before decoding
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
@@ -87,11 +89,18 @@ def read_real_tiles(folder: Path, limit: int = MAX_REAL) -> list[bytes]:
 
 
 def real_tile(data: bytes, px: int) -> np.ndarray:
-    """An encoded real tile as HWC uint8 RGB, centre-cropped square and resized (bicubic) to px."""
+    """An encoded real tile as HWC uint8 RGB, centre-cropped square and resized (bicubic) to px.
+
+    Real tiles are taken to cover the GAN's µm (extract them at the GAN's tile size, e.g. from the same
+    TFRecords it was trained on); only their pixel size is matched here."""
     try:
         img = Image.open(io.BytesIO(data))
+        if img.width * img.height > MAX_REAL_PIXELS:
+            raise UserError(f"a real tile is {img.width} x {img.height} px, larger than {MAX_REAL_PIXELS} pixels")
         img.draft("RGB", (px, px))
         img = img.convert("RGB")
+    except UserError:
+        raise
     except Exception as e:
         raise UserError(f"a real tile could not be decoded: {type(e).__name__}") from None
     s = min(img.size)
@@ -179,9 +188,9 @@ class Teacher:
                     c_dim=max(net.c_dim, 2), n_real=len(self.real))
         with self._lock:
             first = self._next(quiz)
-        self.quizzes[quiz.id] = quiz
-        while len(self.quizzes) > MAX_QUIZZES:
-            self.quizzes.popitem(last=False)
+            self.quizzes[quiz.id] = quiz
+            while len(self.quizzes) > MAX_QUIZZES:
+                self.quizzes.popitem(last=False)
         return {"quiz": quiz.id, "learner": quiz.learner, "questions": quiz.questions, "question": first}
 
     def _next(self, quiz: Quiz) -> dict:
@@ -192,6 +201,10 @@ class Teacher:
 
     def answer(self, quiz_id: str, req: AnswerRequest) -> dict:
         """Check and record an answer; the feedback and the next question (None at the end)."""
+        with self._lock:  # one answer at a time: a double answer sent twice at once is still refused
+            return self._answer(quiz_id, req)
+
+    def _answer(self, quiz_id: str, req: AnswerRequest) -> dict:
         quiz = self.quizzes.get(quiz_id)
         if quiz is None:
             raise HTTPException(404, "unknown quiz")
@@ -206,9 +219,8 @@ class Teacher:
         self.scores.append({"learner": quiz.learner, "quiz": quiz.id, "mode": quiz.mode, "question": q.index + 1,
                             "truth": q.truth, "answer": answer, "correct": int(correct),
                             "difficulty": q.difficulty, "ms": ms})
-        with self._lock:
-            feedback = self._feedback(quiz, q)
-            nxt = None if len(quiz.asked) >= quiz.questions else self._next(quiz)
+        feedback = self._feedback(quiz, q)
+        nxt = None if len(quiz.asked) >= quiz.questions else self._next(quiz)
         return {"correct": correct, "truth": q.truth, "feedback": feedback, "next": nxt}
 
     def _check_answer(self, quiz: Quiz, answer) -> int | str:
@@ -250,7 +262,7 @@ def read_lesson(path: Path) -> list[dict]:
     """Steps {seed, cls, end, note} of a saved-seed CSV (columns seed, cls, end as the workbench exports, note)."""
     try:
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))[:MAX_LESSON + 1]
+            rows = list(itertools.islice(csv.DictReader(f), MAX_LESSON + 1))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise UserError(f"{path.name}: not a readable CSV ({type(e).__name__})") from None
     if len(rows) > MAX_LESSON:

@@ -105,7 +105,7 @@ function showSummary(title, s) {
   for (const [kind, table] of groups) {
     for (const [k, v] of Object.entries(table || {})) {
       const tr = document.createElement("tr");
-      for (const cell of [`${kind} ${k}`, v.answered, v.correct, pct(v.accuracy)]) {
+      for (const cell of [`${kind} ${k}`, v.answered, v.correct, pct(v.accuracy), (v.mean_ms / 1000).toFixed(1)]) {
         const td = document.createElement("td"); td.textContent = String(cell); tr.append(td);
       }
       body.append(tr);
