@@ -266,3 +266,18 @@ def test_lesson_steps_and_strip(client, tmp_path):
     assert client.post("/api/lesson", json={"file": "../etc/passwd"}).status_code == 400
     (tmp_path / "bad.csv").write_text("seed,note\nabc,x\n")
     assert client.post("/api/lesson", json={"file": "bad.csv"}).status_code == 400
+
+
+def test_teach_routes_follow_the_token_origin_and_json_rules(tmp_path):
+    config = WorkbenchConfig(data_dirs=[tmp_path], allowed_hosts=LOOPBACK_HOSTS, results_dir=tmp_path / "results",
+                             token="secret")
+    body = {"learner": "ann", "mode": "class", "questions": 1, "seed": 0}
+    with TestClient(create_app(config, renderer=toy_renderer()), base_url=BASE) as c:
+        assert c.post("/api/quiz", json=body).status_code == 401
+        assert c.get("/teach").status_code == 401 and c.get("/api/teach/summary").status_code == 401
+        auth = {"X-Workbench-Token": "secret"}
+        assert c.post("/api/quiz", json=body, headers={**auth, "Origin": "http://evil.example"}).status_code == 403
+        assert c.post("/api/quiz", content=json.dumps(body), headers={**auth, "Content-Type": "text/plain"}).status_code == 415
+        r = c.post("/api/quiz", json=body, headers={**auth, "Origin": BASE})
+        assert r.status_code == 200 and "content-security-policy" in r.headers
+    assert not (tmp_path / "results").exists()  # nothing answered, nothing written
