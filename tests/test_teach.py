@@ -256,12 +256,14 @@ def test_real_tiles_from_tfrecords_and_bad_folders(tmp_path):
 
 
 def test_lesson_steps_and_strip(client, tmp_path):
-    (tmp_path / "saved_seeds.csv").write_text("seed,mode,cls,end,note\n3,blend,0,1,\"look at the nuclei, here\"\n9,class,1,0,\n")
+    (tmp_path / "saved_seeds.csv").write_text("seed,mode,cls,end,note\n3,blend,0,1,\"look at the nuclei, here\"\n9,class,1,,\n")
     steps = client.post("/api/lesson", json={"file": "saved_seeds.csv"}).json()["steps"]
     assert steps == [{"seed": 3, "cls": 0, "end": 1, "note": "look at the nuclei, here"},
-                     {"seed": 9, "cls": 1, "end": 0, "note": ""}]
+                     {"seed": 9, "cls": 1, "end": None, "note": ""}]
     strip = client.get("/api/teach/strip", params={"seed": 3, "cls": 0, "end": 1}).json()["strip"]
     assert [s["t"] for s in strip] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    plain = client.get("/api/teach/strip", params={"seed": 9, "cls": 1}).json()  # a plain-class row
+    assert (plain["cls"], plain["end"]) == (1, 0)
     assert client.get("/api/teach/strip", params={"seed": 3, "cls": 0, "end": 5}).status_code == 400
     assert client.post("/api/lesson", json={"file": "../etc/passwd"}).status_code == 400
     (tmp_path / "bad.csv").write_text("seed,note\nabc,x\n")

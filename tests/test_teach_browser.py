@@ -78,6 +78,15 @@ def test_learner_takes_a_quiz(server, tmp_path):
         right = sum(t == a for t, a in zip(truths, answers))
         assert page.text_content("#summary-title") == f"Your score: {right} of 5"
         page.screenshot(path=str(tmp_path / "teach.png"), full_page=True)
+
+        (tmp_path / "saved_seeds.csv").write_text("seed,mode,cls,end,note\n4,blend,0,1,nuclei first\n8,class,1,,then stroma\n")
+        page.fill("#lesson-file", "saved_seeds.csv")  # a lesson: the instructor's saved seeds, stepped through
+        page.click("#lesson-load")
+        wait_for(page, "() => document.getElementById('lesson-note').textContent === 'nuclei first'")
+        assert page.locator("#lesson-strip figure").count() == 5 and "1 / 2" in page.text_content("#lesson-pos")
+        page.click("#lesson-next")
+        wait_for(page, "() => document.getElementById('lesson-note').textContent === 'then stroma'")
+        assert "class 1 → class 0" in page.text_content("#lesson-title")
         browser.close()
     for msg in sent:  # what reached the page before each answer: no truth, no blend position or seed
         text = json.dumps(msg)

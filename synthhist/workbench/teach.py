@@ -247,10 +247,11 @@ class Teacher:
             out["prediction"] = self.renderer._prediction(np.asarray(self.renderer.clf.predict(bridge(imgs[-1:])))[0])
         return out
 
-    def strip(self, seed: int, a: int, b: int) -> list[dict]:
-        """The blend strip of one seed (for lessons)."""
+    def strip(self, seed: int, a: int, b: int | None) -> list[dict]:
+        """The blend strip a -> b of one seed (for lessons; b None: the next class after a)."""
         with self._lock:
             c = self._net().c_dim
+            b = (a + 1) % max(c, 1) if b is None else b
             for k in (a, b):
                 if not 0 <= k < c:
                     raise UserError(f"class {k} is out of range: the network has {c} classes (0 to {c - 1})")
@@ -271,7 +272,8 @@ def read_lesson(path: Path) -> list[dict]:
     for i, r in enumerate(rows, 2):
         try:
             seed = int(r.get("seed") or "")
-            cls, end = int(r.get("cls") or 0), int(r.get("end") or 1)
+            cls = int(r.get("cls") or 0)
+            end = int(r["end"]) if r.get("end") else None  # a plain-class row: blend to the next class
         except ValueError:
             raise UserError(f"{path.name} line {i}: seed, cls and end must be integers") from None
         if not 0 <= seed <= MAX_SEED:
@@ -328,10 +330,11 @@ def teach_router(renderer, folders, results_dir: Path, real_dir: Path | None = N
         return {"steps": await asyncio.to_thread(read_lesson, folders.resolve(req.file))}
 
     @router.get("/api/teach/strip")
-    async def strip(seed: int = 0, cls: int = 0, end: int = 1):
+    async def strip(seed: int = 0, cls: int = 0, end: int | None = None):
         """The class-blend strip of one seed."""
         if not 0 <= seed <= MAX_SEED:
             raise HTTPException(422, "seed out of range")
-        return {"strip": await asyncio.to_thread(teacher.strip, seed, cls, end)}
+        end = (cls + 1) % max(teacher._net().c_dim, 1) if end is None else end
+        return {"cls": cls, "end": end, "strip": await asyncio.to_thread(teacher.strip, seed, cls, end)}
 
     return router

@@ -155,9 +155,9 @@ async function openLesson() {
 
 async function showStep() {
   const step = lesson.steps[lesson.pos];
-  const strip = (await api(`/api/teach/strip?seed=${step.seed}&cls=${step.cls}&end=${step.end}`)).strip;
-  $("lesson-title").textContent = `Seed ${step.seed}: class ${step.cls} → class ${step.end}`;
-  $("lesson-strip").replaceChildren(...strip.map((s) => figure(s.image, `t = ${s.t}`, false)));
+  const out = await api(`/api/teach/strip?seed=${step.seed}&cls=${step.cls}` + (step.end == null ? "" : `&end=${step.end}`));
+  $("lesson-title").textContent = `Seed ${step.seed}: class ${out.cls} → class ${out.end}`;
+  $("lesson-strip").replaceChildren(...out.strip.map((s) => figure(s.image, `t = ${s.t}`, false)));
   $("lesson-note").textContent = step.note;
   $("lesson-pos").textContent = `${lesson.pos + 1} / ${lesson.steps.length}`;
   $("lesson-prev").disabled = lesson.pos === 0;
