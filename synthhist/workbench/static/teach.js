@@ -130,7 +130,8 @@ function plot(byDifficulty) {  // accuracy per difficulty as bars
   entries.forEach(([k, v], i) => {
     const bh = (h - 20) * v.accuracy, x = 35 + i * bw;
     el("rect", { x, y: h - bh, width: bw * 0.7, height: bh, fill: "#7a3b8f" });
-    el("text", { x, y: h + 14, "font-size": 10 }, `d ${k}`);
+    el("text", { x, y: h + 14, "font-size": 10 }, `distance ${k}`);
+    el("text", { x, y: h - bh - 3, "font-size": 10 }, pct(v.accuracy));
   });
 }
 
