@@ -23,13 +23,18 @@ from synthhist.cli import run
 @click.option("--token", default=None, help="Access token required on every request (header X-Workbench-Token or ?token=).")
 @click.option("--gan-um", type=click.FloatRange(min=0, min_open=True), default=None,
               help="The GAN's tile size in microns, for networks whose metadata lacks it (needed to feed the classifier).")
-def main(network, classifier, host, port, device, data_dirs, token, gan_um):
+@click.option("--real", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of real tiles (TFRecords of our layout or image files) for 'real or synthetic' quizzes.")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("teach-results"),
+              show_default=True, help="Folder of the quiz answers, one CSV per learner (page: /teach).")
+def main(network, classifier, host, port, device, data_dirs, token, gan_um, real, results_dir):
     """Serve the workbench page and print its URL (open it directly, or through an SSH tunnel)."""
     from synthhist.refs import or_demo
     from synthhist.workbench.serve import serve
 
     network, classifier = or_demo(network, "network"), or_demo(classifier, "classifier")
-    serve(host, port, token, list(data_dirs) or [Path.cwd()], device, network, classifier, gan_um)
+    serve(host, port, token, list(data_dirs) or [Path.cwd()], device, network, classifier, gan_um,
+          results_dir=results_dir, real=real)
 
 
 if __name__ == "__main__":

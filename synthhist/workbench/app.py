@@ -22,6 +22,7 @@ from synthhist.workbench.files import AllowedFolders
 from synthhist.workbench.guard import RequestGuard
 from synthhist.workbench.params import CurveParams, ImageParams, LoadRequest
 from synthhist.workbench.renderer import Renderer
+from synthhist.workbench.teach import teach_router
 from synthhist.workbench.worker import LatestWinsWorker, Superseded
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -41,6 +42,8 @@ class WorkbenchConfig:
     classifier: str | None = None
     gan_um: float | None = None  # the GAN's tile size in microns when its metadata lacks it
     timeout_s: float = 600.0  # a request waiting longer for its render gets 503
+    results_dir: Path = field(default_factory=lambda: Path.cwd() / "teach-results")  # quiz answers (teach.py)
+    real: Path | None = None  # folder of real tiles for 'real or synthetic' quizzes
 
 
 def _cookie_name(request: Request) -> str:
@@ -154,6 +157,7 @@ def create_app(config: WorkbenchConfig, renderer: Renderer | None = None) -> Fas
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(teach_router(renderer, folders, config.results_dir, config.real))
 
     @app.get("/api/info")
     async def info():

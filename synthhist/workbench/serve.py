@@ -43,7 +43,8 @@ def allowed_hosts(host: str) -> list[str] | None:
 
 
 def serve(host: str, port: int, token: str | None, data_dirs: list[Path], device: str | None,
-          network: str | None, classifier: str | None, gan_um: float | None = None) -> None:
+          network: str | None, classifier: str | None, gan_um: float | None = None,
+          results_dir: Path | None = None, real: Path | None = None) -> None:
     """Load what was asked, print the URL, and serve until interrupted."""
     import uvicorn
 
@@ -53,7 +54,8 @@ def serve(host: str, port: int, token: str | None, data_dirs: list[Path], device
               "Prefer the default 127.0.0.1 with an SSH tunnel.", file=sys.stderr)
         token = token or secrets.token_urlsafe(24)
     config = WorkbenchConfig(data_dirs=data_dirs, token=token, device=device, network=network,
-                             classifier=classifier, gan_um=gan_um, allowed_hosts=allowed_hosts(host))
+                             classifier=classifier, gan_um=gan_um, allowed_hosts=allowed_hosts(host),
+                             results_dir=results_dir or Path.cwd() / "teach-results", real=real)
     app = create_app(config)
     sock = bind(host, port)
     port = sock.getsockname()[1]
