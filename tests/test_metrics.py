@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import importlib.util
 
 import numpy as np
 import pytest
@@ -69,6 +71,8 @@ def test_unknown_metric():
 def test_inception_resize_matches_tensorflow1_bilinear():
     # the reference graph resizes uint8 -> 299 px with TF1 bilinear (align_corners=False) inside the network
     tf = pytest.importorskip("tensorflow")
+    if importlib.util.find_spec("torch_fidelity") is None:
+        pytest.skip("torch-fidelity is not installed (pip install --no-deps torch-fidelity)")
     from synthhist.metrics.inception import _fidelity_inception
 
     _fidelity_inception()
@@ -87,7 +91,7 @@ def test_generated_images_reach_inception_as_uint8(tmp_path, monkeypatch):
     from synthhist.metrics.features import InceptionFeatures
     from synthhist.metrics.report import Part, fake_features
 
-    net = TinyInception("x", ["2048"], feature_extractor_weights_path=__import__("io").BytesIO(standin_weights()))
+    net = TinyInception("x", ["2048"], feature_extractor_weights_path=io.BytesIO(standin_weights()))
     ext = InceptionFeatures(net, "tiny", torch.device("cpu"))
     G = golden_generator("g32_cond2")
     feats = fake_features(G, ext, Part("", np.arange(2), 1), num=5, batch=2, device=torch.device("cpu"), seed=3)
