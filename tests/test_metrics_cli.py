@@ -115,3 +115,14 @@ def test_snapshot_metrics_appends_jsonl(d, tmp_path, monkeypatch):
     lines = [json.loads(s) for s in (tmp_path / "run" / "metric-fd_clf.jsonl").read_text().splitlines()]
     assert [x["snapshot_pkl"] for x in lines] == ["net", "net"] and lines[0]["results"] == lines[1]["results"]
     assert len(list((tmp_path / "cache" / "metrics" / "reals").glob("*.npy"))) == 1
+
+
+def test_damaged_image_one_line(d, tmp_path):
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        Image.fromarray(texture("fine", 32, 32, np.random.default_rng(i))).save(tmp_path / "imgs" / f"{i}.png")
+    (tmp_path / "imgs" / "3.png").write_bytes(b"\x89PNG not really")
+    proc = run_calc_metrics("--network", d / "uncond", "--data", tmp_path / "imgs", "--metrics", "fd_clf",
+                            "--classifier", d / "clf", "--num", 4, "--device", "cpu", env=_env(d, "damaged"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "3.png: cannot read a tile" in proc.stderr.strip().splitlines()[-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -108,9 +109,13 @@ def stream_features(batches: Iterable, render: Callable[[object], torch.Tensor],
     """Features [total, D] of render(batch) -> [n, 3, R, R] float (-1..1) images, rendered on a producer thread."""
     from tqdm import tqdm
 
-    out = []
+    out, done, last = [], 0, time.monotonic()
     with tqdm(total=total, unit="img", desc=desc, mininterval=5, disable=None) as bar:
         for _, feats, _ in predict_stream(batches, render, ext, ext):
             out.append(feats)
             bar.update(len(feats))
+            done += len(feats)
+            if bar.disable and time.monotonic() - last > 30:  # not a terminal: a log line every 30 s
+                log.info(f"{desc}: {done}/{total} images")
+                last = time.monotonic()
     return np.concatenate(out) if out else np.zeros((0, ext.dim), np.float32)

@@ -124,10 +124,14 @@ def read_tiles(real: RealData, idx: np.ndarray) -> list[np.ndarray]:
         while end < len(idx) and real.tiles[idx[end]][0] == f:
             end += 1
         path = real.files[f]
-        if real.tiles[idx[pos]][1] < 0:
-            out.extend(decode_tile(path.read_bytes()) for _ in range(end - pos))
-        else:
-            out.extend(decode_tile(r["image_raw"]) for r in read_records_at(path, [real.tiles[i][1] for i in idx[pos:end]]))
+        try:
+            if real.tiles[idx[pos]][1] < 0:
+                out.extend(decode_tile(path.read_bytes()) for _ in range(end - pos))
+            else:
+                offsets = [real.tiles[i][1] for i in idx[pos:end]]
+                out.extend(decode_tile(r["image_raw"]) for r in read_records_at(path, offsets))
+        except (OSError, ValueError, KeyError) as e:  # PIL's UnidentifiedImageError is an OSError
+            raise UserError(f"{path}: cannot read a tile ({str(e).splitlines()[0][:150]})") from None
         pos = end
     return out
 
