@@ -177,7 +177,7 @@ def append_jsonl(path: Path, result: dict, snapshot: str) -> dict:
 
 def format_table(results: list[dict]) -> str:
     """The results as an aligned text table (one row per value)."""
-    rows = [(k, f"{v:.4f}") for r in results for k, v in r["results"].items()]
+    rows = [(k, f"{v:.6g}") for r in results for k, v in r["results"].items()]
     w = max((len(k) for k, _ in rows), default=6)
     return "\n".join([f"{'metric':<{w}}  value", *(f"{k:<{w}}  {v}" for k, v in rows)])
 
