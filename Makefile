@@ -7,6 +7,9 @@ PIP = $(PY) -m pip install --disable-pip-version-check -q
 install:
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[test]'
+	# Inception-v3 of the FID/KID/PR metrics; --no-deps: its CLIP part needs torchvision, which does not
+	# install beside this torch (synthhist.metrics.inception imports only the Inception module).
+	$(PIP) --no-deps torch-fidelity==0.4.0
 
 test: install
 	$(PY) -m pytest -q -ra
