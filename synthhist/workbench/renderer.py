@@ -17,6 +17,7 @@ from PIL import Image
 from synthhist.device import resolve_device
 from synthhist.errors import UserError
 from synthhist.explain.bridge import Bridge, gan_tile
+from synthhist.gan.classes import resolve_class
 from synthhist.gan.blend import PRESETS, blend_steps, class_blend_ws, layer_blend_ws, layer_names, layer_resolution, preset_layers
 from synthhist.gan.latent import onehot, z_from_seeds
 from synthhist.images import crop_width, to_uint8
@@ -131,7 +132,9 @@ class Renderer:
     def _check_classes(self, classes: dict[str, int | None]) -> None:
         """Validate class indices {what: k} against the network (the one call site of the class validator)."""
         for what, k in classes.items():
-            _check_class(k, self.net.c_dim, what)
+            if k is None and self.net.c_dim:
+                raise UserError(f"the network is conditional: choose {what} (0 to {self.net.c_dim - 1})")
+            resolve_class(self.net, k, what)
 
     def ws(self, p: ImageParams) -> torch.Tensor:
         """The w latents [1, num_ws, w_dim] for p (plain class, class blending, or layer blending)."""
@@ -250,14 +253,3 @@ class Renderer:
 def _blockwise(G) -> bool:
     """True when G's synthesis network can run block by block (ours; test stand-ins may not)."""
     return hasattr(G.synthesis, "blockwise")
-
-
-def _check_class(k: int | None, c_dim: int, what: str) -> None:
-    """UserError unless k is a valid class index for a network with c_dim classes (None when unconditional)."""
-    if c_dim == 0:
-        if k is not None:
-            raise UserError(f"{what} was given but the network is unconditional")
-    elif k is None:
-        raise UserError(f"the network is conditional: choose {what} (0 to {c_dim - 1})")
-    elif k >= c_dim:
-        raise UserError(f"{what} {k} is out of range: the network has {c_dim} classes (0 to {c_dim - 1})")
