@@ -111,7 +111,7 @@ def test_usage_errors_are_one_line(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from testkit import ROOT
 
     for script, args in (("interpolate.py", ["--seeds", "0", "--outdir", str(tmp_path), "--vidoe"]),
                          ("concordance.py", [])):

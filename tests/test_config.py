@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from testkit import ROOT
 from synthhist.config import load_experiment
 from synthhist.errors import UserError
 

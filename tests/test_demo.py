@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT
+from testkit import ROOT
 
 EXPLAIN = ROOT / "experiment" / "demo" / "explain.sh"
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from synthhist.gan import Discriminator, Generator
 from synthhist.gan.latent import soft_label
 from synthhist.gan.ops import conv2d_down2, conv2d_up2, downsample2d, setup_filter, upsample2d
-from conftest import GOLDEN
+from testkit import GOLDEN
 
 NAMES = sorted(p.stem for p in GOLDEN.glob("*.npz"))
 TOL = 1e-4

@@ -140,7 +140,7 @@ def _run_cli_in_process(args, capsys) -> tuple[int, str]:
     import importlib.util
     import sys
 
-    from conftest import ROOT
+    from testkit import ROOT
     from synthhist.cli import run
 
     spec = importlib.util.spec_from_file_location("generate_script", ROOT / "generate.py")

@@ -163,7 +163,7 @@ def _run_quiet_env(args, cwd=None):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from testkit import ROOT
 
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SYNTHHIST_VERBOSE")}
     env.update(PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from testkit import ROOT
 from fake_hf import FakeHub, each_in_subprocess, repo_from_folder
 from gan_fixtures import write_native
 from synthhist.errors import UserError

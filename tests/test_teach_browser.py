@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from testkit import ROOT
 from test_workbench_browser import CHROMIUM, CHROMIUM_ARGS, small_classifier, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,

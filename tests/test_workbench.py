@@ -305,7 +305,7 @@ def test_cli_off_loopback_generates_and_requires_a_token(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from testkit import ROOT
 
     proc = subprocess.Popen([sys.executable, str(ROOT / "workbench.py"), "--host", "0.0.0.0", "--port", "0",
                              "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

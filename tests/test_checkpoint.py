@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT
+from testkit import ROOT
 from fake_hf import FakeHub, each_in_subprocess, repo_from_folder
 from gan_fixtures import (golden, golden_discriminator, golden_generator, slideflow_options, write_native,
                           write_reference_pickle)

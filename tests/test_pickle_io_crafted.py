@@ -15,7 +15,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT
+from testkit import ROOT
 from gan_fixtures import RefPickler, reference_snapshot, write_native, write_reference_pickle
 from synthhist.errors import UserError
 from synthhist.gan import load_network
