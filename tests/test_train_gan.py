@@ -26,7 +26,7 @@ def _runs(p):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, one_thread):
     """One short training run (2 ticks, a snapshot each), shared read-only; tests copy it."""
-    from conftest import run_script
+    from testkit import run_script
 
     p = make_project(tmp_path_factory.mktemp("trained"))
     _train(run_script, p, "--aug", "fixed", "--p", "0.3")

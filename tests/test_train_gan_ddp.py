@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gan_train_fixtures import TINY, make_project
-from conftest import ROOT
+from testkit import ROOT
 
 
 @pytest.mark.slow
