@@ -8,6 +8,8 @@ from tqdm import tqdm
 from synthhist.cli import run, setup_logging
 from synthhist.demo.models import or_demo
 from synthhist.device import resolve_device
+from synthhist.errors import UserError
+from synthhist.explain.counterfactual import projected_blends
 from synthhist.explain.interpolate import blend_frames, blend_predictions, format_curve, label_columns
 from synthhist.explain.loading import default_batch, load_bridge, load_gan
 from synthhist.explain.video import BlendWriter
@@ -17,7 +19,9 @@ from synthhist.seeds import parse_seeds
 
 @click.command()
 @click.option("--network", default=None, help="GAN: .pkl, native model folder, hf:owner/repo or demo [default: demo]")
-@click.option("--seeds", required=True, help="Seeds: 0-9, 1,5,9 or a file")
+@click.option("--seeds", default=None, help="Seeds: 0-9, 1,5,9 or a file")
+@click.option("--projected", default=None, help="Instead of seeds: a real tile's projected_w.npz (project.py), or a "
+              "folder of them: counterfactuals, outputs named after each projection's folder")
 @click.option("--start", type=int, default=0, show_default=True, help="Start class")
 @click.option("--end", type=int, default=1, show_default=True, help="End class")
 @click.option("--trunc", type=float, default=1, show_default=True, help="Truncation psi")
@@ -33,14 +37,15 @@ from synthhist.seeds import parse_seeds
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available]")
 @click.option("--gan-um", type=float, default=None, help="GAN tile size in microns, for --classifier [default: network metadata]")
 @click.option("--gan-px", type=int, default=None, help="GAN tile size in pixels, for --classifier [default: network metadata]")
-def main(network, seeds, start, end, trunc, noise_mode, outdir, video, gif, merge, steps, layers, classifier, batch,
+def main(network, seeds, projected, start, end, trunc, noise_mode, outdir, video, gif, merge, steps, layers, classifier, batch,
          device, gan_um, gan_px):
     """Blend every seed from class --start to class --end in --steps frames (t = i/(steps-1)).
 
     Without --video/--gif/--merge every frame is saved as seedNNNN-III.png. Seeds whose outputs exist are skipped.
     """
     log = setup_logging(outdir)
-    seeds = parse_seeds(seeds)
+    if (seeds is None) == (projected is None):
+        raise UserError("give --seeds or --projected (one of them)")
     network = or_demo(network, "network")
     blend_steps(steps)  # validates --steps
     dev = resolve_device(device)
@@ -49,6 +54,10 @@ def main(network, seeds, start, end, trunc, noise_mode, outdir, video, gif, merg
         layers = parse_layers(layers, net.G.num_ws)
         log.info("layer blending of " + "; ".join(layer_names(net.G.num_ws)[i] for i in layers))
     batch = default_batch(batch, dev)
+    if projected is not None:
+        return projected_blends(net, projected, start, end, steps, layers, noise_mode, batch, dev, outdir,
+                                video, gif, merge, classifier, gan_px, gan_um)
+    seeds = parse_seeds(seeds)
     writer = BlendWriter(outdir, steps, video, gif, merge, curve=classifier is not None)
     todo = [s for s in seeds if not writer.done(s)]
     if len(todo) < len(seeds):

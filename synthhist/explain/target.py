@@ -70,7 +70,7 @@ def to_gan_tile(img: np.ndarray, gan_px: int, gan_um: float | None, tile_um: flo
     if side < MIN_FRACTION * gan_px:
         raise UserError(f"the target is {w}x{h} px, far smaller than the GAN's {gan_px} px tile")
     y, x = (h - side) // 2, (w - side) // 2
-    sq = torch.from_numpy(np.ascontiguousarray(img[y:y + side, x:x + side]))[None]  # [1, side, side, 3]
+    sq = torch.from_numpy(np.array(img[y:y + side, x:x + side]))[None]  # [1, side, side, 3]
     if tile_um and gan_um:
         if gan_um > tile_um * (1 + 1e-6):
             raise UserError(f"the target covers {tile_um:g} um, less than the GAN's {gan_um:g} um tile: "
