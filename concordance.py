@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from synthhist.cli import run, setup_logging
+from synthhist.explain.counterfactual import projection_concordance
 from synthhist.explain.search import concordance_search
 from synthhist.seeds import parse_seeds
 
@@ -18,6 +19,8 @@ from synthhist.seeds import parse_seeds
 @click.option("--thresh_mid", type=float, default=None, help="Weak: pred_start below and pred_end above this")
 @click.option("--thresh_high", type=float, default=None, help="Strong: pred_end above this")
 @click.option("--seeds", default="0-999", show_default=True, help="Seeds: 0-999, 1,5,9 or a file")
+@click.option("--projected", default=None, help="Instead of seeds: a folder of projections (project.py outdirs): "
+              "real tile, reconstruction and counterfactual predicted per tile")
 @click.option("--start", type=int, default=0, show_default=True, help="Start class")
 @click.option("--end", type=int, default=1, show_default=True, help="End class")
 @click.option("--batch", type=int, default=None, help="Seeds per batch [default: 32 on CUDA, 4 on CPU]")
@@ -26,11 +29,16 @@ from synthhist.seeds import parse_seeds
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available]")
 @click.option("--gan-um", type=float, default=None, help="GAN tile size in microns [default: network metadata]")
 @click.option("--gan-px", type=int, default=None, help="GAN tile size in pixels [default: network metadata]")
-def main(network, classifier, out, outcome_idx, thresh_low, thresh_mid, thresh_high, seeds, start, end, batch,
+def main(network, classifier, out, outcome_idx, thresh_low, thresh_mid, thresh_high, seeds, projected, start, end, batch,
          trunc, noise_mode, device, gan_um, gan_px):
     """Predict the start- and end-class image of every seed; strong/weak/none concordance per seed."""
     out = Path(out)
     log = setup_logging(out.parent, out.stem + ".log")
+    if projected is not None:
+        projection_concordance(out, network, classifier, projected, start, end, outcome_idx,
+                               (thresh_low, thresh_mid, thresh_high), batch, noise_mode, device, gan_um, gan_px)
+        log.info(f"wrote {out}")
+        return
     seeds = parse_seeds(seeds)
     concordance_search(out, log, network, classifier, seeds, start, end, outcome_idx,
                        (thresh_low, thresh_mid, thresh_high), batch, trunc, noise_mode, device, gan_um, gan_px)

@@ -123,3 +123,31 @@ def test_counterfactual_from_projection(script, nets, made, tmp_path):
     assert "already done" in proc.stderr
     proc = script("interpolate.py", "--network", nets["cond"], "--outdir", out, check=False)
     assert proc.returncode == 1 and "--seeds or --projected" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from explain_fixtures import build_models
+
+    return build_models(tmp_path_factory.mktemp("models"), list(range(8)))
+
+
+def test_counterfactual_predictions_and_concordance(script, models, made, tmp_path):
+    proj = tmp_path / "tiles" / "t1"
+    script("project.py", "--network", models["net"], "--target", made[0], "--class", 0, "--steps", 5,
+           "--loss", "pixel", "--outdir", proj, "--device", "cpu")
+    out = tmp_path / "cf"
+    proc = script("interpolate.py", "--network", models["net"], "--projected", proj / "projected_w.npz",
+                  "--classifier", models["clf"], "--start", 0, "--end", 1, "--steps", 4, "--merge", "--outdir", out)
+    curve = pd.read_csv(out / "t1.csv")
+    assert list(curve.columns) == ["step", "t", "pred_a", "pred_b"] and len(curve) == 4
+    assert curve["t"].tolist() == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert (out / "t1-pred.png").is_file() and proc.stdout.count("t1 step") == 4
+    csv = tmp_path / "conc.csv"
+    script("concordance.py", "--network", models["net"], "--classifier", models["clf"], "--projected",
+           tmp_path / "tiles", "--start", 0, "--end", 1, "--out", csv)
+    df = pd.read_csv(csv)
+    assert list(df.columns) == ["tile", "pred_target", "pred_start", "pred_end", "concordance"] and len(df) == 1
+    assert df["pred_start"][0] == pytest.approx(curve["pred_b"].iloc[0], abs=1e-4)
+    assert df["pred_end"][0] == pytest.approx(curve["pred_b"].iloc[-1], abs=1e-4)
+    assert np.isfinite(df["pred_target"][0])

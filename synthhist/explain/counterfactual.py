@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Callable, Iterator
 
+import click
 import numpy as np
 import pandas as pd
 import torch
@@ -165,10 +166,52 @@ def projected_blends(net, projected: str | Path, start: int, end: int, steps: in
         for name, curve, frames in counterfactual_predictions(net.G, todo, start, end, steps, bridge, clf, layers,
                                                               noise_mode, batch, device, keep_frames=True):
             curve = label_columns(curve, clf)
-            log.info("\n".join(line.replace("seed ", "", 1) for line in format_curve(0, curve)).replace("0 step", f"{name} step"))
+            click.echo("\n".join(line.replace("seed 0 ", f"{name} ", 1) for line in format_curve(0, curve)))
             writer.write(name, frames, curve)
             plot_curve(Path(outdir) / f"{name}-pred.png", curve, f"{name}: class {start} -> {end}")
     else:
         for name, frames in counterfactual_frames(net.G, todo, start, end, steps, layers, noise_mode, batch, device):
             writer.write(name, frames)
     log.info(f"{len(todo)} counterfactuals written to {outdir}")
+
+
+def projection_concordance(out: Path, network: str | None, classifier: str | None, projected: str | Path, start: int,
+                           end: int, outcome_idx: int | None,
+                           thresholds: tuple[float | None, float | None, float | None], batch: int | None,
+                           noise_mode: str, device: str | None, gan_um: float | None, gan_px: int | None
+                           ) -> pd.DataFrame:
+    """concordance.py --projected: per projection, predictions on the real tile (its target.png, when beside the
+    npz), the reconstruction (t = 0) and the counterfactual (t = 1) -> CSV tile, pred_target, pred_start,
+    pred_end, concordance; prints the share of each concordance level."""
+    from synthhist.demo.models import or_demo
+    from synthhist.device import resolve_device
+    from synthhist.explain.concordance import concordance, default_outcome, percentages
+    from synthhist.explain.loading import default_batch, load_bridge, load_gan
+    from synthhist.fileio import atomic_open
+
+    dev = resolve_device(device)
+    net = load_gan(or_demo(network, "network"), start, end, dev)
+    clf, bridge = load_bridge(net, or_demo(classifier, "classifier"), gan_px, gan_um)
+    idx, th = default_outcome(clf, outcome_idx, thresholds)
+    paths = find_projections(projected)
+    projections = {k: load_projection(p, net.G) for k, p in paths.items()}
+    rows = []
+    for name, curve, _ in counterfactual_predictions(net.G, projections, start, end, 2, bridge, clf, None, noise_mode,
+                                                     default_batch(batch, dev), dev):
+        target = paths[name].parent / "target.png"
+        pt = float("nan")
+        if target.is_file():
+            from synthhist.explain.target import decode_rgb
+
+            x = torch.from_numpy(decode_rgb(target.read_bytes(), str(target)).copy())[None]
+            if x.shape[1] == net.G.img_resolution:
+                pt = float(np.asarray(clf.predict(bridge.from_uint8(x)))[0, idx])
+        rows.append({"tile": name, "pred_target": pt, "pred_start": float(curve[f"pred{idx}"].iloc[0]),
+                     "pred_end": float(curve[f"pred{idx}"].iloc[-1])})
+    df = pd.DataFrame(rows)
+    df["concordance"] = concordance(df["pred_start"], df["pred_end"], th)
+    with atomic_open(out, "w") as f:
+        df.to_csv(f, index=False)
+    for k, v in percentages(df).items():
+        click.echo(f"{k}: {v:.1f}% ({int((df['concordance'] == k).sum())}/{len(df)} tiles)")
+    return df

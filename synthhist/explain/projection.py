@@ -4,7 +4,9 @@ The optimisation follows NVIDIA's projector (https://github.com/NVlabs/stylegan2
 made class-conditional:
   start    w_mean(c) = mean of mapping(z, onehot(c)) over N_MEAN z ~ N(0, I); w_std = RMS distance to it.
   params   w [1, 1, w_dim] (space w, repeated over the num_ws inputs) or [1, num_ws, w_dim] (space w+),
-           and every synthesis noise map (noise_const buffers, started at N(0, 1)); Adam, betas (0.9, 0.999).
+           and every synthesis noise map (noise_const buffers, started at the network's own maps, which are
+           N(0, 1) draws like the reference's fresh ones: images made with noise mode const, the default of
+           every script, are then rebuilt far better); Adam, betas (0.9, 0.999).
   step i   t = i / steps
            lr    = 0.1 * rampdown(t) * min(1, t / 0.05),  rampdown = 0.5 - 0.5 cos(pi min(1, (1 - t) / 0.25))
            w_in  = w + N(0, 1) * w_std * 0.05 * max(0, 1 - t / 0.75)^2        (noise on w, early steps only)
@@ -129,8 +131,8 @@ def project(G, target: torch.Tensor, distance: Callable[[torch.Tensor], torch.Te
     n_ws = G.num_ws if space == "w+" else 1
     w = w_mean[:, None].repeat(1, n_ws, 1).detach().requires_grad_(True)  # [1, n_ws, w_dim]
     bufs = noise_buffers(G)
-    for b in bufs.values():
-        b.copy_(torch.randn_like(b)).requires_grad_(True)
+    for b in bufs.values():  # start from G's own noise maps (N(0, 1) draws, like the reference's fresh randn)
+        b.requires_grad_(True)
     opt = torch.optim.Adam([w, *bufs.values()], betas=(0.9, 0.999), lr=INITIAL_LR)
     for i in range(steps):
         t = i / steps
