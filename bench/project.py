@@ -35,7 +35,8 @@ def run(G, t8, k, steps, device):
 @click.option("--steps", default=200)
 @click.option("--tiles", default=4)
 @click.option("--device", default="cpu")
-def main(steps, tiles, device):
+@click.option("--paper-size", is_flag=True, help="Also time a 512 px generator of the paper's widths (3 steps)")
+def main(steps, tiles, device, paper_size):
     from synthhist.classifier import load_classifier
     from synthhist.explain.bridge import Bridge
 
@@ -63,6 +64,10 @@ def main(steps, tiles, device):
     G128.requires_grad_(False).to(device)
     t8 = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
     print(f"128 px (demo-like widths): {run(G128, t8, 0, 20, device)[4]:.1f} steps/s")
+    if paper_size:
+        G512 = Generator(512, 2, 512, 512, 3, mapping_kwargs={"num_layers": 8}).eval().requires_grad_(False).to(device)
+        t8 = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+        print(f"512 px (paper widths): {run(G512, t8, 0, 3, device)[4]:.2f} steps/s")
 
 
 if __name__ == "__main__":

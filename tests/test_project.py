@@ -151,3 +151,17 @@ def test_counterfactual_predictions_and_concordance(script, models, made, tmp_pa
     assert df["pred_start"][0] == pytest.approx(curve["pred_b"].iloc[0], abs=1e-4)
     assert df["pred_end"][0] == pytest.approx(curve["pred_b"].iloc[-1], abs=1e-4)
     assert np.isfinite(df["pred_target"][0])
+
+
+def test_lpips_missing_is_one_line(script, nets, made, tmp_path):
+    from synthhist.explain.losses import lpips_available
+
+    if lpips_available():
+        pytest.skip("lpips is installed here")
+    proc = script("project.py", "--network", nets["cond"], "--target", made[0], "--loss", "lpips", "--steps", 2,
+                  "--class", 0, "--outdir", tmp_path / "out", "--device", "cpu", check=False)
+    assert proc.returncode == 1 and "Error: --loss lpips needs the optional package 'lpips'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = script("project.py", "--network", nets["cond"], "--target", made[0], "--steps", 2, "--class", 0,
+                  "--outdir", tmp_path / "default", "--device", "cpu")  # default: pixel, said so
+    assert "distance: pixel (the optional lpips package is not installed)" in proc.stderr
