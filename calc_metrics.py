@@ -28,7 +28,7 @@ def main(network, data, metrics, classifier, annotations, outcome, num, classes,
     from pathlib import Path
 
     from synthhist.cli import setup_logging
-    from synthhist.demo.models import or_demo
+    from synthhist.refs import or_demo
     from synthhist.errors import UserError
     from synthhist.gan import load_network
     from synthhist.metrics.report import append_jsonl, calc_metrics, format_table, parse_metrics

@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from synthhist.cli import command, run, setup_logging
+from synthhist.explain.counterfactual import projection_concordance
 from synthhist.explain.search import SearchOptions, concordance_search, search_options
 from synthhist.fileio import remove_stale_temps
 from synthhist.gan.cpu_memory import keep_freed_memory
@@ -12,8 +13,10 @@ from synthhist.gan.cpu_memory import keep_freed_memory
 
 @command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output CSV (seed, pred_start, pred_end, concordance)")
+@click.option("--projected", default=None, help="Instead of seeds: a folder of projections (project.py outdirs): "
+              "real tile, reconstruction and counterfactual predicted per tile")
 @search_options
-def main(out, **kwargs):
+def main(out, projected, **kwargs):
     """Predict the start- and end-class image of every seed; strong/weak/none concordance per seed."""
     opts = SearchOptions.pop_from(kwargs)
     opts.check()
@@ -21,7 +24,10 @@ def main(out, **kwargs):
     out = Path(out)
     log = setup_logging(out.parent, out.stem + ".log")  # the log file appears with its first line
     remove_stale_temps(out.parent)
-    concordance_search(out, opts, log)
+    if projected is not None:
+        projection_concordance(out, projected, opts)
+    else:
+        concordance_search(out, opts, log)
     log.info(f"wrote {out}")
 
 

@@ -8,6 +8,7 @@ import click
 from synthhist.cli import bool_option, command, run, setup_logging
 from synthhist.device import resolve_device
 from synthhist.errors import UserError
+from synthhist.explain.counterfactual import projected_blends
 from synthhist.explain.interpolate import write_blends
 from synthhist.explain.loading import default_batch, load_bridge, load_gan, resolve_models
 from synthhist.explain.video import BlendWriter
@@ -19,7 +20,9 @@ from synthhist.seeds import parse_seeds
 
 @command()
 @click.option("--network", default=None, help="GAN: .pkl, native model folder, hf:owner/repo or demo [default: demo]")
-@click.option("--seeds", required=True, help="Seeds: 0-9, 1,5,9 or a file")
+@click.option("--seeds", default=None, help="Seeds: 0-9, 1,5,9 or a file")
+@click.option("--projected", default=None, help="Instead of seeds: a real tile's projected_w.npz (project.py), or a "
+              "folder of them: counterfactuals, outputs named after each projection's folder")
 @click.option("--start", default="0", show_default=True, help="Start class (index or name)")
 @click.option("--end", default="1", show_default=True, help="End class (index or name)")
 @click.option("--trunc", type=float, default=1, show_default=True, help="Truncation psi")
@@ -39,13 +42,15 @@ from synthhist.seeds import parse_seeds
 @click.option("--gan-um", type=float, default=None, help="GAN tile size in microns, for --classifier [default: network metadata]")
 @click.option("--gan-px", type=int, default=None, help="GAN tile size in pixels, for --classifier [default: network metadata]")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages too")
-def main(network, seeds, start, end, trunc, noise_mode, outdir, video, gif, merge, steps, fps, size, layers, classifier,
-         batch, device, gan_um, gan_px, verbose):
+def main(network, seeds, projected, start, end, trunc, noise_mode, outdir, video, gif, merge, steps, fps, size, layers,
+         classifier, batch, device, gan_um, gan_px, verbose):
     """Blend every seed from class --start to class --end in --steps frames (t = i/(steps-1)).
 
     Without --video/--gif/--merge every frame is saved as seedNNNN-III.png. Seeds whose outputs exist are skipped.
     """
-    seeds = parse_seeds(seeds)
+    if (seeds is None) == (projected is None):
+        raise UserError("give --seeds or --projected (one of them)")
+    seeds = parse_seeds(seeds) if seeds is not None else None
     blend_steps(steps)  # validates --steps
     if not math.isfinite(trunc):
         raise UserError(f"--trunc must be a finite number, got {trunc}")
@@ -61,6 +66,11 @@ def main(network, seeds, start, end, trunc, noise_mode, outdir, video, gif, merg
         log.info("layer blending of " + "; ".join(layer_names(net.G.num_ws)[i] for i in layers))
     batch = default_batch(batch, dev)
     clf, bridge = load_bridge(net, classifier, gan_px, gan_um, verbose) if classifier else (None, None)
+    if projected is not None:
+        n = projected_blends(net, projected, writer, start, end, steps=steps, layers=layers, noise_mode=noise_mode,
+                             batch=batch, device=dev, bridge=bridge, clf=clf)
+        log.info(f"{n} counterfactuals written to {Path(outdir)}")
+        return
     n = write_blends(net.G, seeds, writer, start, end, steps=steps, layers=layers, psi=trunc, noise_mode=noise_mode,
                      batch=batch, device=dev, bridge=bridge, clf=clf, echo=click.echo)
     log.info(f"{n} seeds written to {Path(outdir)}")

@@ -59,10 +59,15 @@ def write_strip(path: str | Path, frames: np.ndarray) -> None:
     save_image(path, np.concatenate(list(frames), axis=1), "png")
 
 
-def write_frames(outdir: str | Path, seed: int, frames: np.ndarray) -> None:
-    """Save every frame as outdir/seed{seed:04d}-{i:03d}.png."""
+def stem(key: int | str) -> str:
+    """Output name of a blend: seedNNNN for a seed, the projection's name for a projected tile."""
+    return f"seed{key:04d}" if isinstance(key, int) else str(key)
+
+
+def write_frames(outdir: str | Path, seed: int | str, frames: np.ndarray) -> None:
+    """Save every frame as outdir/seed{seed:04d}-{i:03d}.png (outdir/<name>-{i:03d}.png for a projection)."""
     for i, f in enumerate(frames):
-        save_image(Path(outdir) / f"seed{seed:04d}-{i:03d}.png", f, "png")
+        save_image(Path(outdir) / f"{stem(seed)}-{i:03d}.png", f, "png")
 
 
 class BlendWriter:
@@ -79,30 +84,30 @@ class BlendWriter:
 
     def paths(self, seed: int) -> list[Path]:
         """Every file written for this seed."""
-        stem = self.outdir / f"seed{seed:04d}"
-        out = [stem.with_suffix(s) for s, on in ((".mp4", self.video), (".gif", self.gif), (".png", self.merge)) if on]
-        out = out or [self.outdir / f"seed{seed:04d}-{i:03d}.png" for i in range(self.steps)]
-        return out + ([stem.with_suffix(".csv")] if self.curve else [])
+        base = self.outdir / stem(seed)
+        out = [base.with_suffix(s) for s, on in ((".mp4", self.video), (".gif", self.gif), (".png", self.merge)) if on]
+        out = out or [self.outdir / f"{stem(seed)}-{i:03d}.png" for i in range(self.steps)]
+        return out + ([base.with_suffix(".csv")] if self.curve else [])
 
     def done(self, seed: int) -> bool:
         """True when every output of this seed exists (an interrupted run skips it)."""
         return all(p.exists() for p in self.paths(seed))
 
     def write(self, seed: int, frames: np.ndarray, curve=None) -> None:
-        """Save the frames [steps, H, W, 3] (and the prediction curve DataFrame) of one seed.
+        """Save the frames [steps, H, W, 3] (and the prediction curve DataFrame) of one seed (or projection name).
 
         Videos, GIFs and strips are resized to `size` px first when it is set; numbered frames stay as generated.
         """
-        stem = self.outdir / f"seed{seed:04d}"
+        base = self.outdir / stem(seed)
         if curve is not None:
-            with atomic_open(stem.with_suffix(".csv"), "w") as f:
+            with atomic_open(base.with_suffix(".csv"), "w") as f:
                 curve.to_csv(f, index=False)
         shown = resize_frames(frames, self.size) if self.size and (self.video or self.gif or self.merge) else frames
         if self.video:
-            write_mp4(stem.with_suffix(".mp4"), shown, self.fps)
+            write_mp4(base.with_suffix(".mp4"), shown, self.fps)
         if self.gif:
-            write_gif(stem.with_suffix(".gif"), shown, self.fps)
+            write_gif(base.with_suffix(".gif"), shown, self.fps)
         if self.merge:
-            write_strip(stem.with_suffix(".png"), shown)
+            write_strip(base.with_suffix(".png"), shown)
         if not (self.video or self.gif or self.merge):
             write_frames(self.outdir, seed, frames)

@@ -21,6 +21,7 @@ from synthhist.workbench import sandbox
 from synthhist.workbench.files import AllowedFolders
 from synthhist.workbench.guard import RequestGuard
 from synthhist.workbench.params import CurveParams, ImageParams, LoadRequest
+from synthhist.workbench.projection import projection_router
 from synthhist.workbench.renderer import Renderer
 from synthhist.workbench.teach import teach_router
 from synthhist.workbench.worker import LatestWinsWorker, Superseded
@@ -158,6 +159,7 @@ def create_app(config: WorkbenchConfig, renderer: Renderer | None = None) -> Fas
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(teach_router(renderer, folders, config.results_dir, config.real))
+    app.include_router(projection_router(renderer, folders))
 
     @app.get("/api/info")
     async def info():

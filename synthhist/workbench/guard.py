@@ -2,7 +2,8 @@
 
 - Host: when bound to loopback only loopback names are accepted (blocks DNS-rebinding pages);
 - same origin: a request whose Origin (or, for a POST, Referer) names another site is refused (403);
-- POST bodies must be JSON (415) and small (413); bodies are never echoed back;
+- POST bodies must be JSON (415) and small (413; the tile upload of /api/project up to 28 MiB); bodies are never
+  echoed back; a DELETE may have no body;
 - every response forbids framing and loads from anywhere but the server itself (CSP).
 """
 
@@ -12,6 +13,8 @@ import json
 from urllib.parse import urlsplit
 
 MAX_BODY = 64 * 1024  # bytes: the API takes only small JSON bodies
+MAX_UPLOAD_BODY = 28 << 20  # bytes: POST /api/project carries a real tile as a base64 data URL (20 MiB image)
+UPLOAD_PATHS = ("/api/project",)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
@@ -53,12 +56,13 @@ class RequestGuard:
             return await _refuse(send_secured, 400, "invalid Host header: open the URL that workbench.py printed")
         if not _same_origin(headers, host, method):
             return await _refuse(send_secured, 403, "cross-site request refused")
-        if method in SAFE_METHODS:
+        if method in SAFE_METHODS or (method == "DELETE" and _bodyless(headers)):
             return await self.app(scope, receive, send_secured)
         if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return await _refuse(send_secured, 415, "the request body must be JSON (Content-Type: application/json)")
-        if int(headers.get("content-length") or 0) > self.max_body:
-            return await _refuse(send_secured, 413, f"request body larger than {self.max_body} bytes")
+        max_body = MAX_UPLOAD_BODY if scope["path"] in UPLOAD_PATHS else self.max_body
+        if int(headers.get("content-length") or 0) > max_body:
+            return await _refuse(send_secured, 413, f"request body larger than {max_body} bytes")
         body, more = b"", True
         while more:  # read the whole (small) body here, so a chunked upload cannot exceed the limit either
             message = await receive()
@@ -66,8 +70,8 @@ class RequestGuard:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > self.max_body:
-                return await _refuse(send_secured, 413, f"request body larger than {self.max_body} bytes")
+            if len(body) > max_body:
+                return await _refuse(send_secured, 413, f"request body larger than {max_body} bytes")
         sent = False
 
         async def replay():
@@ -78,6 +82,11 @@ class RequestGuard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         return await self.app(scope, replay, send_secured)
+
+
+def _bodyless(headers: dict[str, str]) -> bool:
+    """True for a request without a body (a DELETE of a job: no Content-Type needed; browsers preflight it)."""
+    return int(headers.get("content-length") or 0) == 0 and "transfer-encoding" not in headers
 
 
 def _same_origin(headers: dict[str, str], host: str, method: str) -> bool:
