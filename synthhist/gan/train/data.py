@@ -72,11 +72,16 @@ def load_gan_dataset(annotations: Path, outcome: str, tfrecord_dir: Path, tile_p
 
 def real_batches(ds: GanDataset, batch: int, res: int, device: torch.device, rank: int, world_size: int,
                  seed: int, workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless (img [batch, 3, res, res] float in [-1, 1], c [batch, c_dim]) of this process's shard."""
+    """Endless (img [batch, 3, res, res] float in [-1, 1], c [batch, c_dim]) of this process's shard.
+
+    Every tile is drawn by its own slide pick (slides equally likely, as slideflow weights them; docs/slideflow.md
+    §5.3), each slide's tiles reshuffled every pass: a batch, and each minibatch-stddev group in it, mixes slides
+    and classes as NVIDIA's shuffled sampler does, where slideflow's chunks of 8 tiles made it one slide.
+    """
     from synthhist.wsi.dataset import TorchTileDataset
 
     tiles = TorchTileDataset(ds.tfrecords, ds.labels, num_classes=ds.c_dim, onehot=True, augment="xyr",
-                             rank=rank, world_size=world_size, seed=seed, infinite=True)
+                             rank=rank, world_size=world_size, seed=seed, infinite=True, chunk_size=1)
     loader = torch.utils.data.DataLoader(tiles, batch_size=batch, num_workers=workers,
                                          pin_memory=device.type == "cuda", drop_last=True,
                                          prefetch_factor=2 if workers else None, persistent_workers=workers > 0)
