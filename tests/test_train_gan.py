@@ -84,7 +84,7 @@ def test_resume_latest_continues_with_identical_state(trained, tmp_path, script)
     assert state["cur_nimg"] == 16 and state["batch_idx"] == 4
 
     # The state a resumed run starts from equals the snapshot exactly.
-    opts = resolve_options(p.cfg["gan_kwargs"], 16, dict(cbase=256, cmax=32, map=2, fp32=True, aug="fixed", p=0.3))
+    opts = resolve_options(p.cfg["gan_kwargs"], 16, dict(cbase=256, cmax=32, map_layers=2, fp32=True, aug="fixed", augment_p=0.3))
     validate(opts, 1)
     ts = setup_state(opts, 2, Dist(0, 1, torch.device("cpu")), Start("snapshot", snap, state))
     from synthhist.gan import load_network

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -13,7 +12,7 @@ from synthhist.gan.train import rundir
 from synthhist.gan.train.data import load_gan_dataset
 from synthhist.gan.train.distributed import init_distributed, shutdown
 from synthhist.gan.train.loop import Start, network_kwargs, setup_state, training_loop
-from synthhist.gan.train.options import TrainOptions, resolve_options, validate
+from synthhist.gan.train.options import TrainOptions, options_record, resolve_options, validate
 
 log = logging.getLogger("synthhist")
 
@@ -43,7 +42,7 @@ def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, 
           "filters": {}, "filter_blank": []}
     if opts.res != exp.tile_px:
         sf["resize"] = opts.res
-    return {"experiment": exp.name, **dataclasses.asdict(opts), "ema_kimg": opts.ema_kimg, "world_size": world_size,
+    return {"experiment": exp.name, **options_record(opts), "ema_kimg": opts.ema_kimg, "world_size": world_size,
             "G_kwargs": G_kwargs, "D_kwargs": D_kwargs, "start": start.kind,
             "start_from": str(start.path) if start.path else None,
             "training_set_kwargs": {"tfrecord_dir": str(tfrecord_dir), "slides": len(ds.tfrecords), "num_tiles": ds.num_tiles,
