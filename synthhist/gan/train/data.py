@@ -103,3 +103,27 @@ def fake_labels(ds: GanDataset, n: int, device: torch.device, generator: torch.G
 
     idx = draw_classes(ds.class_probs, n, generator)
     return F.one_hot(idx, ds.c_dim).to(device=device, dtype=torch.float32)
+
+
+def grid_reals(ds: GanDataset, per_class: int, res: int) -> torch.Tensor:
+    """[c_dim * per_class, 3, res, res] in [-1, 1]: the first tiles of each class, taken from its slides in turn."""
+    from synthhist.wsi.dataset import decode_tile
+    from synthhist.wsi.tfrecord import read_tfrecord
+
+    rows = []
+    for k in range(ds.c_dim):
+        readers = [read_tfrecord(p) for p in ds.tfrecords if ds.labels[p.stem] == k]
+        tiles: list[np.ndarray] = []
+        while readers and len(tiles) < per_class:
+            for r in list(readers):
+                rec = next(r, None)
+                if rec is None:
+                    readers.remove(r)
+                elif len(tiles) < per_class:
+                    tiles.append(decode_tile(rec["image_raw"]))
+        tiles += [tiles[i % len(tiles)] for i in range(per_class - len(tiles))]  # a class with few tiles repeats
+        rows.append(torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2))
+    img = torch.cat(rows).to(torch.float32) / 127.5 - 1
+    if img.shape[-1] != res:
+        img = F.interpolate(img, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+    return img

@@ -12,6 +12,7 @@ from synthhist.gan.train import rundir
 from synthhist.gan.train.data import load_gan_dataset
 from synthhist.gan.train.distributed import init_distributed, shutdown
 from synthhist.gan.train.loop import Start, network_kwargs, setup_state, training_loop
+from synthhist.gan.train.metrics import check_metrics
 from synthhist.gan.train.options import TrainOptions, options_record, resolve_options, validate
 
 log = logging.getLogger("synthhist")
@@ -32,6 +33,15 @@ def _start(opts: TrainOptions, gan_dir: Path, name: str, options: dict) -> tuple
     if path.is_dir() and (path / rundir.STATE_FILE).is_file():
         return Start("snapshot", path, rundir.read_state(path)), None
     return Start("transfer", path), None
+
+
+def _gpus_hint(gan_kwargs: dict | None, world_size: int) -> None:
+    """Log how to match the config's gan_kwargs.gpus (the paper's GPU count) when this run has another."""
+    gpus = (gan_kwargs or {}).get("gpus")
+    if gpus and gpus != world_size:
+        log.info(f"the experiment was configured for {gpus} GPU(s) (gan_kwargs.gpus) and this run has {world_size} "
+                 f"process(es): --batch is global, so the schedule is the same; `torchrun --nproc_per_node={gpus} "
+                 "train_gan.py ...` runs one process per GPU")
 
 
 def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, tfrecord_dir: Path, root: Path) -> dict:
@@ -81,9 +91,8 @@ def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
         probe = _options_record(opts, exp, ds, d.world_size, Start(), project.tfrecord_dir, Path(project.root))
         start, run_dir = _start(opts, gan_dir, exp.name, probe)
         options = _options_record(opts, exp, ds, d.world_size, start, project.tfrecord_dir, Path(project.root))
-        if opts.metrics == "fid50k_full":
-            log.warning("--metrics fid50k_full: FID is unavailable (no Inception weights or metrics library "
-                        "installed); training goes on without metrics")
+        check_metrics(opts.metrics)
+        _gpus_hint(exp.gan_kwargs, d.world_size)
         if opts.dry_run:
             if d.is_main:
                 print(json.dumps(options, indent=2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from synthhist.gan.train import rundir
 from synthhist.gan.train.augment import AugmentPipe, ada_adjust
-from synthhist.gan.train.data import GanDataset, fake_labels, real_batches
+from synthhist.gan.train.data import GanDataset, fake_labels, grid_reals, real_batches
 from synthhist.gan.train.distributed import Dist, agree, all_reduce_mean, broadcast_module, same_on_all
 from synthhist.gan.train.loss import StyleGAN2Loss
+from synthhist.gan.train.metrics import snapshot_metrics
 from synthhist.gan.train.options import TrainOptions
 
 log = logging.getLogger("synthhist")
@@ -105,6 +108,12 @@ def save_grid(G_ema, ds: GanDataset, path: Path, device: torch.device) -> None:
     rundir.save_grid(path, torch.cat(rows), ds.c_dim)
 
 
+def progress_bar(total_nimg: int, cur_nimg: int, enabled: bool, file=None) -> tqdm:
+    """Progress in kimg (3 decimals), shown on a terminal only (the tick lines are the log's progress)."""
+    return tqdm(total=total_nimg, initial=cur_nimg, unit_scale=0.001, disable=not enabled, mininterval=1, file=file,
+                bar_format="{l_bar}{bar}| {n:.3f}/{total:g} kimg [{elapsed}<{remaining}{postfix}]", dynamic_ncols=True)
+
+
 @dataclass
 class TrainState:
     """Networks, optimizers, loss and counters of a run: everything a snapshot holds."""
@@ -117,12 +126,13 @@ class TrainState:
     loss: StyleGAN2Loss
     cur_nimg: int = 0
     batch_idx: int = 0
+    cur_tick: int = 0
     ada_kimg: float = 500
     ema_rampup: float | None = 0.05
 
     def snapshot(self) -> dict:
         """The training_state.pt content (networks go to the native format)."""
-        return {"cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx, "pl_mean": self.loss.pl_mean.detach().cpu(),
+        return {"cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx, "cur_tick": self.cur_tick, "pl_mean": self.loss.pl_mean.detach().cpu(),
                 "opt_G": self.opt["G"].state_dict(), "opt_D": self.opt["D"].state_dict()}
 
 
@@ -161,6 +171,7 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
             augment_pipe.p.fill_(net.augment_p)
         if exact:  # our snapshot: continue exactly where it stopped
             ts.cur_nimg, ts.batch_idx = int(start.state["cur_nimg"]), int(start.state["batch_idx"])
+            ts.cur_tick = int(start.state.get("cur_tick", 0))  # snapshots written before ticks were saved: 0
             ts.loss.pl_mean.copy_(start.state["pl_mean"])
             try:
                 opt["G"].load_state_dict(start.state["opt_G"])
@@ -178,6 +189,12 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
 def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts: TrainState, start: Start,
                   tile_um: float | None) -> dict:
     """Train ts until opts.kimg; rank 0 writes log.jsonl, grids and snapshots into run_dir. Returns the last stats."""
+    with logging_redirect_tqdm([log]):  # log lines above the progress bar, not glued to it
+        return _train(opts, ds, run_dir, d, ts, start, tile_um)
+
+
+def _train(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts: TrainState, start: Start,
+           tile_um: float | None) -> dict:
     device = d.device
     G, D, G_ema, augment_pipe, loss = ts.G, ts.D, ts.G_ema, ts.augment_pipe, ts.loss
     cur_nimg, batch_idx = ts.cur_nimg, ts.batch_idx
@@ -192,14 +209,15 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
                         seed=int(np.random.SeedSequence([opts.seed, batch_idx]).generate_state(1)[0]),
                         workers=opts.workers)
     stats_log = rundir.StatsLog(run_dir, resume_nimg=cur_nimg if start.kind == "snapshot" else None) if d.is_main else None
+    if d.is_main and not (run_dir / "reals.png").exists():
+        rundir.save_grid(run_dir / "reals.png", grid_reals(ds, GRID_COLS, opts.res), ds.c_dim)
     if d.is_main and start.kind != "snapshot":
         save_grid(G_ema, ds, run_dir / "fakes_init.png", device)
 
-    cur_tick, tick_start_nimg, tick_start_time, start_time = 0, cur_nimg, time.time(), time.time()
+    cur_tick, tick_start_nimg, tick_start_time, start_time = ts.cur_tick, cur_nimg, time.time(), time.time()
     tick_stats: dict[str, list[float]] = {}
     last: dict = {}
-    bar = tqdm(total=total_nimg, initial=cur_nimg, unit_scale=0.001, disable=not d.is_main, mininterval=1,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} kimg [{elapsed}<{remaining}{postfix}]", dynamic_ncols=True)
+    bar = progress_bar(total_nimg, cur_nimg, d.is_main and sys.stderr.isatty())
     done = cur_nimg >= total_nimg
     if done:
         log.info(f"already trained to {cur_nimg / 1000:g} kimg (--kimg {opts.kimg:g}): nothing to do")
@@ -257,11 +275,9 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
                 **_memory(device), "timestamp": time.time()}
         if d.is_main:
             bar.set_postfix_str(f"{last['s_per_kimg']:.1f} s/kimg, p {last['augment_p']:.3f}", refresh=False)
-            bar.clear()
             log.info(f"tick {cur_tick:<4d} kimg {last['kimg']:<9.3f} {last['s_per_kimg']:.1f} s/kimg  "
                      f"G {last.get('Loss/G/loss', float('nan')):.3f}  D {last.get('Loss/D/loss', float('nan')):.3f}  "
                      f"augment {last['augment_p']:.3f}  mem {last['mem_cpu_peak_gb']:.2f} GB")
-            bar.refresh()
             stats_log.write(last)
         snapshot_now = done or cur_tick % opts.snap == 0
         if snapshot_now and d.world_size > 1:
@@ -271,13 +287,14 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
             if d.is_main:
                 log.info(f"weights of G, D, G_ema identical on all {d.world_size} processes")
         if d.is_main and snapshot_now:
-            ts.cur_nimg, ts.batch_idx = cur_nimg, batch_idx
+            ts.cur_nimg, ts.batch_idx, ts.cur_tick = cur_nimg, batch_idx, cur_tick
             state = ts.snapshot()
             snap = rundir.save_snapshot(run_dir, G_ema, G, D, float(augment_pipe.p) if augment_pipe is not None else None,
                                         state, ds.class_names, opts.res, tile_um,
                                         extra={"cur_nimg": cur_nimg, "kimg": cur_nimg / 1000})
-            save_grid(G_ema, ds, run_dir / f"fakes{cur_nimg // 1000:06d}.png", device)
+            save_grid(G_ema, ds, run_dir / f"fakes{rundir.kimg_tag(cur_nimg)}.png", device)
             log.info(f"snapshot {snap.name}")
+            snapshot_metrics(run_dir, snap, opts.metrics, ds, device)
         done = agree(done, d)
         tick_stats.clear()
         tick_start_nimg, tick_start_time = cur_nimg, time.time()

@@ -48,7 +48,8 @@ class TrainOptions:
 
 
 # gan_kwargs keys of the paper's configs that are not training options (spec 2.5).
-# 'gpus' is what the paper used; the process count here comes from torchrun. 'mirror' is ignored by
+# 'gpus' is what the paper used; the process count comes from torchrun (a differing count is logged with the
+# torchrun line that matches it, entry._gpus_hint). 'mirror' is ignored by
 # slideflow's GAN data stream, which flips and rotates real tiles instead (spec 2.5), as we do.
 _CONFIG_ONLY = {"model": ("stylegan2", "stylegan3"), "cfg": ("stylegan2",), "gpus": None, "mirror": None}
 
