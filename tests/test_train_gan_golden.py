@@ -26,7 +26,8 @@ def test_gradients_match_reference(phase):
     loss = StyleGAN2Loss(G, D, None, **cfg["loss"])
     module = G if phase == "Gmain" else D
     module.requires_grad_(True)
-    real_img, real_c, gen_z, gen_c = (torch.from_numpy(arrays[f"in/{k}"]) for k in ("real_img", "real_c", "gen_z", "gen_c"))
+    real_img, real_c, gen_z, gen_c = (torch.from_numpy(arrays[f"in/{k}"])
+                                      for k in ("real_img", "real_c", "gen_z", "gen_c"))
     loss.accumulate_gradients(phase, real_img, real_c, gen_z, gen_c, gain=cfg["gain"])
     expected = {k.split("/", 2)[2]: v for k, v in arrays.items() if k.startswith(f"grad/{phase}/")}
     got = {k: p.grad for k, p in module.named_parameters() if p.grad is not None}

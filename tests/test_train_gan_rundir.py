@@ -70,8 +70,8 @@ def replace(a, b):
     real(a, b)
 rundir.os.replace = replace
 state = rundir.read_state(snap)
-rundir.save_snapshot(Path({str(run_dir)!r}), net.G, net.G_train, net.D, net.augment_p, state, net.class_names, 16, 100.0,
-                     extra={{"cur_nimg": state["cur_nimg"]}})
+rundir.save_snapshot(Path({str(run_dir)!r}), net.G, net.G_train, net.D, net.augment_p, state, net.class_names,
+                     16, 100.0, extra={{"cur_nimg": state["cur_nimg"]}})
 """
     proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True)
     assert proc.returncode == 9, proc.stderr
@@ -88,7 +88,8 @@ def test_kill_between_swap_renames_is_recovered_at_resume(run, tmp_path, script)
     out = script("train_gan.py", "--exp", config, "--outdir", root, *SHORT, "--resume", "latest", "--kimg", "0.024")
     assert "recovered network-snapshot-000000.016" in out.stderr and "kimg 0.016" in out.stderr
     assert not list(d.glob(".*"))
-    assert [s.name for s in rundir.list_snapshots(d)][-2:] == ["network-snapshot-000000.016", "network-snapshot-000000.024"]
+    names = [s.name for s in rundir.list_snapshots(d)]
+    assert names[-2:] == ["network-snapshot-000000.016", "network-snapshot-000000.024"]
 
 
 def test_recover_swaps_prefers_the_complete_new_copy(tmp_path):

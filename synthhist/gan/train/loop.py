@@ -1,4 +1,4 @@
-"""The training loop (spec 2.1-2.2): phases, lazy regularisation, G EMA, ADA, ticks and snapshots."""
+"""The training loop (docs/stylegan2.md §2.1-2.2): phases, lazy regularisation, G EMA, ADA, ticks and snapshots."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Start:
 
 
 def network_kwargs(opts: TrainOptions, c_dim: int) -> tuple[dict, dict]:
-    """(G_kwargs, D_kwargs) of the StyleGAN2 config (spec 2.1); --fp32 drops fp16 and clamping."""
+    """(G_kwargs, D_kwargs) of the StyleGAN2 config (docs/stylegan2.md §2.1); --fp32 drops fp16 and clamping."""
     common = dict(c_dim=c_dim, img_resolution=opts.res, img_channels=3, channel_base=opts.cbase,
                   channel_max=opts.cmax, num_fp16_res=0 if opts.fp32 else 4, conv_clamp=None if opts.fp32 else 256)
     G_kwargs = dict(z_dim=512, w_dim=512, mapping_kwargs={"num_layers": opts.map_layers}, architecture="skip", **common)

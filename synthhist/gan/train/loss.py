@@ -1,4 +1,4 @@
-"""StyleGAN2 loss (spec 2.2): non-saturating logistic, lazy R1, path-length regularisation, style mixing."""
+"""StyleGAN2 loss (docs/stylegan2.md §2.2): non-saturating logistic, lazy R1, path-length reg., style mixing."""
 
 from __future__ import annotations
 

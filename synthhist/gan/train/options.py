@@ -1,4 +1,4 @@
-"""Training options of train_gan.py: defaults (spec 2.1) <- experiment gan_kwargs <- command line."""
+"""Training options of train_gan.py: defaults (docs/stylegan2.md §2.1) <- experiment gan_kwargs <- command line."""
 
 from __future__ import annotations
 
@@ -47,10 +47,10 @@ class TrainOptions:
         return self.batch * 10 / 32
 
 
-# gan_kwargs keys of the paper's configs that are not training options (spec 2.5).
+# gan_kwargs keys of the paper's configs that are not training options (docs/stylegan2.md §2.5).
 # 'gpus' is what the paper used; the process count comes from torchrun (a differing count is logged with the
 # torchrun line that matches it, entry._gpus_hint). 'mirror' is ignored by
-# slideflow's GAN data stream, which flips and rotates real tiles instead (spec 2.5), as we do.
+# slideflow's GAN data stream, which flips and rotates real tiles instead (docs/stylegan2.md §2.5), as we do.
 _CONFIG_ONLY = {"model": ("stylegan2", "stylegan3"), "cfg": ("stylegan2",), "gpus": None, "mirror": None}
 
 
@@ -117,7 +117,7 @@ def validate(opts: TrainOptions, world_size: int) -> None:
 
 
 def training_options(f):
-    """click decorator adding the GAN training options (defaults None = experiment config, then spec 2.1).
+    """click decorator adding the GAN training options (None = the config value, then docs/stylegan2.md §2.1).
 
     --workers (DataLoader workers per process, default 3) comes with the shared project options.
     """
