@@ -13,12 +13,14 @@ Measure existing runs again:  PYTHONPATH=. python bench/diversity.py --measure /
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import numpy as np
+from PIL import Image
 
 SHADES = {"a": (200, 120, 160), "b": (110, 90, 200)}  # base RGB of the two classes
 
@@ -26,7 +28,11 @@ SHADES = {"a": (200, 120, 160), "b": (110, 90, 200)}  # base RGB of the two clas
 def make_toy(root: Path, slides: int, tiles: int, px: int = 32) -> SimpleNamespace:
     """labels.csv + one TFRecord per slide of flat tiles, shade x U(0.45, 1.0) per tile."""
     from synthhist.wsi.tfrecord import write_tfrecord
-    from tests.gan_train_fixtures import png
+
+    def png(img: np.ndarray) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        return buf.getvalue()
 
     rng = np.random.default_rng(0)
     tfr = root / "tfrecords"
