@@ -62,9 +62,15 @@ def _copy_params(src: torch.nn.Module, dst: torch.nn.Module, what: str, source, 
 
 
 def _step(module: torch.nn.Module, opt: torch.optim.Optimizer, d: Dist) -> None:
-    """Average grads over processes, NaN -> 0 and +-inf -> +-1e5 (reference), then step."""
-    params = [p for p in module.parameters()]
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    """Average grads over processes, NaN -> 0 and +-inf -> +-1e5, then step the params that got a gradient.
+
+    As the reference: a param the phase leaves without a gradient (G's toRGB biases in Greg, D's output bias
+    in Dreg) is skipped by Adam, not stepped with zeros (which would decay its second moment).
+    """
+    params = [p for p in module.parameters() if p.grad is not None]
+    if not params:
+        return
+    flat = torch.cat([p.grad.flatten() for p in params])
     all_reduce_mean(flat, d)
     torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
     for p, g in zip(params, flat.split([p.numel() for p in params])):
