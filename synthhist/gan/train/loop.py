@@ -40,7 +40,8 @@ def network_kwargs(opts: TrainOptions, c_dim: int) -> tuple[dict, dict]:
     """(G_kwargs, D_kwargs) of the StyleGAN2 config (docs/stylegan2.md §2.1); --fp32 drops fp16 and clamping."""
     common = dict(c_dim=c_dim, img_resolution=opts.res, img_channels=3, channel_base=opts.cbase,
                   channel_max=opts.cmax, num_fp16_res=0 if opts.fp32 else 4, conv_clamp=None if opts.fp32 else 256)
-    G_kwargs = dict(z_dim=512, w_dim=512, mapping_kwargs={"num_layers": opts.map_layers}, architecture="skip", **common)
+    G_kwargs = dict(z_dim=512, w_dim=512, mapping_kwargs={"num_layers": opts.map_layers}, architecture="skip",
+                    **common)
     D_kwargs = dict(mapping_kwargs={}, epilogue_kwargs={"mbstd_group_size": opts.mbstd_group}, **common)
     return G_kwargs, D_kwargs
 
@@ -138,8 +139,8 @@ class TrainState:
 
     def snapshot(self) -> dict:
         """The training_state.pt content (networks go to the native format)."""
-        return {"cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx, "cur_tick": self.cur_tick, "pl_mean": self.loss.pl_mean.detach().cpu(),
-                "opt_G": self.opt["G"].state_dict(), "opt_D": self.opt["D"].state_dict()}
+        return {"cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx, "cur_tick": self.cur_tick,
+                "pl_mean": self.loss.pl_mean.detach().cpu(), "opt_G": self.opt["G"].state_dict(), "opt_D": self.opt["D"].state_dict()}
 
 
 def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainState:
@@ -156,7 +157,9 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
     G = Generator(**G_kwargs).train().requires_grad_(False).to(device)
     D = Discriminator(**D_kwargs).train().requires_grad_(False).to(device)
     G_ema = copy.deepcopy(G).eval()
-    augment_pipe = AugmentPipe(opts.augment_p if opts.aug == "fixed" else 0.0).train().to(device) if opts.aug != "noaug" else None
+    augment_pipe = None
+    if opts.aug != "noaug":
+        augment_pipe = AugmentPipe(opts.augment_p if opts.aug == "fixed" else 0.0).train().to(device)
     # Optimizers with the lazy-regularisation corrections (c = I / (I + 1)).
     opt = {}
     for name, module, lr, interval in (("G", G, opts.glr, opts.G_reg_interval), ("D", D, opts.dlr, opts.D_reg_interval)):
@@ -258,7 +261,8 @@ def _train(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts
             s = torch.cat(loss.real_signs)
             acc = torch.stack([s.sum(), torch.tensor(float(s.numel()), device=s.device)]).float()
             all_reduce_mean(acc, d)
-            ada_adjust(augment_pipe.p, float(acc[0] / acc[1]), opts.ada_target, opts.batch, opts.ada_interval, ts.ada_kimg)
+            ada_adjust(augment_pipe.p, float(acc[0] / acc[1]), opts.ada_target, opts.batch, opts.ada_interval,
+                       ts.ada_kimg)
             loss.real_signs.clear()
         elif opts.aug != "ada":
             loss.real_signs.clear()
