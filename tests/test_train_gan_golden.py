@@ -1,6 +1,7 @@
 """One training step against the reference: Gmain/Dmain/Dreg gradients of StyleGAN2Loss (tests/data/golden_train)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,9 +9,8 @@ import torch
 
 from synthhist.gan import Discriminator, Generator
 from synthhist.gan.train.loss import StyleGAN2Loss
-from tests.conftest import DATA
-
-GOLDEN_TRAIN = DATA / "golden_train"
+# Beside this file, not via `tests.conftest`: a site-packages `tests` package (torch-fidelity ships one) shadows it.
+GOLDEN_TRAIN = Path(__file__).resolve().parent / "data" / "golden_train"
 NAME = "train_step_g32_cond2"
 
 

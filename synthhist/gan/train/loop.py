@@ -99,10 +99,10 @@ def _memory(device: torch.device) -> dict[str, float]:
 
 def _reseed(opts: TrainOptions, d: Dist, batch_idx: int) -> torch.Generator:
     """Seed this process's random streams from (seed, rank, iteration); returns the fake-label generator."""
-    s = int(np.random.SeedSequence([opts.seed, d.rank, batch_idx]).generate_state(1)[0])
+    s, s_labels = (int(x) for x in np.random.SeedSequence([opts.seed, d.rank, batch_idx]).generate_state(2))
     torch.manual_seed(s)
     np.random.seed(s)
-    return torch.Generator().manual_seed(s)
+    return torch.Generator().manual_seed(s_labels)  # its own stream: fake labels independent of the latents
 
 
 def save_grid(G_ema, ds: GanDataset, path: Path, device: torch.device) -> None:
