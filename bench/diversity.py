@@ -12,7 +12,8 @@ Measure existing runs again:  PYTHONPATH=. python bench/diversity.py --measure /
 
 Measured 2026-12-02 (2 shared CPU cores, 8 slides x 32 tiles per class), mean ratio at 4 / 8 / 12 kimg, with
 real batches drawn one slide pick per tile: seed 1 0.19/0.24/0.27, seed 2 0.20/0.19/0.44, seed 3
-0.21/0.16/0.32, seed 4 0.21/0.18/0.29. NVIDIA's trainer on the same settings (reported in the issue):
+0.21/0.16/0.32, seed 4 0.21/0.18/0.29; then with Adam skipping params without a gradient and fake labels on
+their own stream (the final code): seed 1 0.18/0.17/0.24, seed 2 0.21/0.32/0.61. NVIDIA's trainer on the same settings (reported in the issue):
 0.17 at 4 kimg, 0.65 and 0.46 at 12 kimg (seeds 1, 2); ours with slideflow's chunks of 8 tiles: 0.19, 0.16.
 """
 
