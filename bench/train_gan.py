@@ -71,7 +71,7 @@ def main(res, batch, kimg, cbase, cmax, map_, fp16, workers, device):
         for aug in ("noaug", "ada"):
             t = time.time()
             run = train_from_experiment(project, exp, kimg=kimg, tick=kimg / 2, snap=1000, aug=aug, cbase=cbase,
-                                        cmax=cmax, map=map_, fp32=not fp16, workers=workers)
+                                        cmax=cmax, map_layers=map_, fp32=not fp16, workers=workers)
             log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
             results[aug] = {"s_per_kimg": log[-1]["s_per_kimg"], "wall_s": round(time.time() - t, 1),
                             **{k: v for k, v in log[-1].items() if k.startswith("mem")}}

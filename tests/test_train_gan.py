@@ -54,8 +54,8 @@ def test_trains_and_writes_a_loadable_snapshot(trained):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in log] == [0.008, 0.016]
     assert all("s_per_kimg" in r and "augment_p" in r and "Loss/G/loss" in r for r in log)
-    assert (run / "fakes000000.png").is_file()
-    snap = run / "network-snapshot-000000"
+    assert (run / "fakes000000.016.png").is_file()
+    snap = run / "network-snapshot-000000.016"
     net = load_network(snap, device="cpu", training=True)
     assert net.class_names == ["blue", "red"] and net.tile_px == 16 and net.tile_um == 100
     assert net.G_train is not None and net.D is not None and net.augment_p is not None
@@ -66,7 +66,7 @@ def test_trains_and_writes_a_loadable_snapshot(trained):
 
 def test_generate_py_reads_the_snapshot(trained, tmp_path, script):
     run, = _runs(trained)
-    script("generate.py", "--network", run / "network-snapshot-000000", "--seeds", "0-1", "--class", "1",
+    script("generate.py", "--network", run / "network-snapshot-000000.016", "--seeds", "0-1", "--class", "1",
            "--outdir", tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["seed0000.png", "seed0001.png"]
 
@@ -84,7 +84,7 @@ def test_resume_latest_continues_with_identical_state(trained, tmp_path, script)
     assert state["cur_nimg"] == 16 and state["batch_idx"] == 4
 
     # The state a resumed run starts from equals the snapshot exactly.
-    opts = resolve_options(p.cfg["gan_kwargs"], 16, dict(cbase=256, cmax=32, map=2, fp32=True, aug="fixed", p=0.3))
+    opts = resolve_options(p.cfg["gan_kwargs"], 16, dict(cbase=256, cmax=32, map_layers=2, fp32=True, aug="fixed", augment_p=0.3))
     validate(opts, 1)
     ts = setup_state(opts, 2, Dist(0, 1, torch.device("cpu")), Start("snapshot", snap, state))
     from synthhist.gan import load_network
@@ -105,6 +105,7 @@ def test_resume_latest_continues_with_identical_state(trained, tmp_path, script)
     assert _runs(p) == [run]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in log] == [0.008, 0.016, 0.024, 0.032]
+    assert [r["tick"] for r in log] == [1, 2, 3, 4]  # the tick counter continues
     assert read_state(list_snapshots(run)[-1])["cur_nimg"] == 32
 
 
@@ -168,7 +169,7 @@ def test_outdir_of_another_experiment_is_refused(trained, tmp_path, script):
 def test_resume_from_incompatible_network_is_refused(trained, tmp_path, script):
     p = _copy(trained, tmp_path)
     run, = _runs(p)
-    proc = _train(script, p, "--resume", run / "network-snapshot-000000", "--cmax", "64", check=False)
+    proc = _train(script, p, "--resume", run / "network-snapshot-000000.016", "--cmax", "64", check=False)
     _fails(proc, "cannot resume")
     proc = _train(script, p, "--resume", tmp_path / "nothing.pkl", check=False)
     _fails(proc, "not found")

@@ -28,5 +28,5 @@ def test_torchrun_two_processes(tmp_path):
     assert opts["world_size"] == 2 and opts["batch_gpu"] == 4
     kimgs = [json.loads(line)["kimg"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert kimgs == [0.016, 0.032]  # one writer: no duplicated lines
-    net = load_network(run / "network-snapshot-000000", device="cpu", training=True)
+    net = load_network(run / "network-snapshot-000000.032", device="cpu", training=True)
     assert net.D is not None

@@ -18,7 +18,7 @@ def test_generator_learns_class_colours(tmp_path, script):
     script("train_gan.py", "--exp", p.config, "--outdir", p.root, "--kimg", "1.2", "--tick", "0.4",
            "--snap", "10", "--aug", "noaug", *TINY)
     run, = [d for d in p.gan_dir.iterdir() if d.is_dir()]
-    net = load_network(run / "network-snapshot-000001", device="cpu")
+    net = load_network(run / "network-snapshot-000001.200", device="cpu")
     z = torch.randn(64, net.G.z_dim, generator=torch.Generator().manual_seed(0))
     red_minus_blue = []
     for k in range(2):  # 0 = blue, 1 = red

@@ -143,8 +143,10 @@ class TorchTileDataset(torch.utils.data.IterableDataset):
 
     Shard s of S = world_size * num_workers (s = rank * num_workers + worker) holds records i with
     i % S == s of every TFRecord. infinite=True: repeatedly pick a slide (uniform, or by weights) and
-    take its next chunk_size records (slideflow's interleaving); infinite=False: every record of the
-    shard once, slides interleaved at random. onehot labels are float32 [num_classes].
+    take its next chunk_size records, each slide's records in an order reshuffled every pass over it
+    (chunk_size 8 is slideflow's interleaving; 1 mixes slides within every batch, as the GAN needs);
+    infinite=False: every record of the shard once, slides interleaved at random. onehot labels are
+    float32 [num_classes].
     """
 
     def __init__(self, tfrecords: Sequence[str | Path], labels: dict[str, int], num_classes: int | None = None,
@@ -217,19 +219,23 @@ class TorchTileDataset(torch.utils.data.IterableDataset):
                         raise readers[i].unreadable(len(mine[i]))
                 return
             p = self.weights[live] / self.weights[live].sum()
-            pos = [0] * len(mine)
+            order = {i: rng.permutation(len(mine[i])) for i in live}  # per slide, reshuffled each pass
+            pos = dict.fromkeys(live, 0)
             while True:
-                i = live[rng.choice(len(live), p=p)]
-                for _ in range(self.chunk_size):
-                    x = item(i, mine[i][pos[i]])
-                    if x is None:                       # corrupt: out of this shard's rotation for good
-                        del mine[i][pos[i]]
-                        if not mine[i]:
-                            raise readers[i].unreadable(readers[i].skipped)
-                        pos[i] %= len(mine[i])
-                        continue
-                    yield x
-                    pos[i] = (pos[i] + 1) % len(mine[i])
+                for i in rng.choice(live, size=1024, p=p).tolist():
+                    for _ in range(self.chunk_size):
+                        if pos[i] >= len(mine[i]):
+                            order[i], pos[i] = rng.permutation(len(mine[i])), 0
+                        j = int(order[i][pos[i]])
+                        x = item(i, mine[i][j])
+                        if x is None:                   # corrupt: out of this shard's rotation for good
+                            del mine[i][j]
+                            if not mine[i]:
+                                raise readers[i].unreadable(readers[i].skipped)
+                            order[i], pos[i] = rng.permutation(len(mine[i])), 0
+                            continue
+                        yield x
+                        pos[i] += 1
         finally:
             for r in readers:
                 r.close()

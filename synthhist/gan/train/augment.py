@@ -1,4 +1,4 @@
-"""ADA augmentation pipe, 'bgc' set (Karras et al. 2020; spec 2.3): geometric + colour transforms.
+"""ADA augmentation pipe, 'bgc' set (Karras et al. 2020; docs/stylegan2.md §2.3): geometric + colour transforms.
 
 Every transform fires per sample with probability p (a buffer, adjusted by ADA). Geometric transforms are
 composed into one inverse affine matrix per sample and executed in one resampling:
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# 'bgc' strengths (spec 2.3).
+# 'bgc' strengths (docs/stylegan2.md §2.3).
 XINT_MAX, SCALE_STD, ROTATE_MAX, ANISO_STD, XFRAC_STD = 0.125, 0.2, 1.0, 0.2, 0.125
 BRIGHTNESS_STD, CONTRAST_STD, HUE_MAX, SATURATION_STD = 0.2, 0.5, 1.0, 1.0
 TRANSFORMS = ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",

@@ -72,11 +72,16 @@ def load_gan_dataset(annotations: Path, outcome: str, tfrecord_dir: Path, tile_p
 
 def real_batches(ds: GanDataset, batch: int, res: int, device: torch.device, rank: int, world_size: int,
                  seed: int, workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless (img [batch, 3, res, res] float in [-1, 1], c [batch, c_dim]) of this process's shard."""
+    """Endless (img [batch, 3, res, res] float in [-1, 1], c [batch, c_dim]) of this process's shard.
+
+    Every tile is drawn by its own slide pick (slides equally likely, as slideflow weights them; docs/slideflow.md
+    §5.3), each slide's tiles reshuffled every pass: a batch, and each minibatch-stddev group in it, mixes slides
+    and classes as NVIDIA's shuffled sampler does, where slideflow's chunks of 8 tiles made it one slide.
+    """
     from synthhist.wsi.dataset import TorchTileDataset
 
     tiles = TorchTileDataset(ds.tfrecords, ds.labels, num_classes=ds.c_dim, onehot=True, augment="xyr",
-                             rank=rank, world_size=world_size, seed=seed, infinite=True)
+                             rank=rank, world_size=world_size, seed=seed, infinite=True, chunk_size=1)
     loader = torch.utils.data.DataLoader(tiles, batch_size=batch, num_workers=workers,
                                          pin_memory=device.type == "cuda", drop_last=True,
                                          prefetch_factor=2 if workers else None, persistent_workers=workers > 0)
@@ -98,3 +103,27 @@ def fake_labels(ds: GanDataset, n: int, device: torch.device, generator: torch.G
 
     idx = draw_classes(ds.class_probs, n, generator)
     return F.one_hot(idx, ds.c_dim).to(device=device, dtype=torch.float32)
+
+
+def grid_reals(ds: GanDataset, per_class: int, res: int) -> torch.Tensor:
+    """[c_dim * per_class, 3, res, res] in [-1, 1]: the first tiles of each class, taken from its slides in turn."""
+    from synthhist.wsi.dataset import decode_tile
+    from synthhist.wsi.tfrecord import read_tfrecord
+
+    rows = []
+    for k in range(ds.c_dim):
+        readers = [read_tfrecord(p) for p in ds.tfrecords if ds.labels[p.stem] == k]
+        tiles: list[np.ndarray] = []
+        while readers and len(tiles) < per_class:
+            for r in list(readers):
+                rec = next(r, None)
+                if rec is None:
+                    readers.remove(r)
+                elif len(tiles) < per_class:
+                    tiles.append(decode_tile(rec["image_raw"]))
+        tiles += [tiles[i % len(tiles)] for i in range(per_class - len(tiles))]  # a class with few tiles repeats
+        rows.append(torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2))
+    img = torch.cat(rows).to(torch.float32) / 127.5 - 1
+    if img.shape[-1] != res:
+        img = F.interpolate(img, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+    return img

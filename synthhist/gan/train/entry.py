@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -13,7 +12,8 @@ from synthhist.gan.train import rundir
 from synthhist.gan.train.data import load_gan_dataset
 from synthhist.gan.train.distributed import init_distributed, shutdown
 from synthhist.gan.train.loop import Start, network_kwargs, setup_state, training_loop
-from synthhist.gan.train.options import TrainOptions, resolve_options, validate
+from synthhist.gan.train.metrics import check_metrics
+from synthhist.gan.train.options import TrainOptions, options_record, resolve_options, validate
 
 log = logging.getLogger("synthhist")
 
@@ -35,6 +35,15 @@ def _start(opts: TrainOptions, gan_dir: Path, name: str, options: dict) -> tuple
     return Start("transfer", path), None
 
 
+def _gpus_hint(gan_kwargs: dict | None, world_size: int) -> None:
+    """Log how to match the config's gan_kwargs.gpus (the paper's GPU count) when this run has another."""
+    gpus = (gan_kwargs or {}).get("gpus")
+    if gpus and gpus != world_size:
+        log.info(f"the experiment was configured for {gpus} GPU(s) (gan_kwargs.gpus) and this run has {world_size} "
+                 f"process(es): --batch is global, so the schedule is the same; `torchrun --nproc_per_node={gpus} "
+                 "train_gan.py ...` runs one process per GPU")
+
+
 def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, tfrecord_dir: Path, root: Path) -> dict:
     """training_options.json content: all options + networks + slideflow_kwargs (read by interpolators/viewers)."""
     G_kwargs, D_kwargs = network_kwargs(opts, ds.c_dim)
@@ -43,7 +52,7 @@ def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, 
           "filters": {}, "filter_blank": []}
     if opts.res != exp.tile_px:
         sf["resize"] = opts.res
-    return {"experiment": exp.name, **dataclasses.asdict(opts), "ema_kimg": opts.ema_kimg, "world_size": world_size,
+    return {"experiment": exp.name, **options_record(opts), "ema_kimg": opts.ema_kimg, "world_size": world_size,
             "G_kwargs": G_kwargs, "D_kwargs": D_kwargs, "start": start.kind,
             "start_from": str(start.path) if start.path else None,
             "training_set_kwargs": {"tfrecord_dir": str(tfrecord_dir), "slides": len(ds.tfrecords), "num_tiles": ds.num_tiles,
@@ -64,9 +73,8 @@ def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
         probe = _options_record(opts, exp, ds, d.world_size, Start(), project.tfrecord_dir, Path(project.root))
         start, run_dir = _start(opts, gan_dir, exp.name, probe)
         options = _options_record(opts, exp, ds, d.world_size, start, project.tfrecord_dir, Path(project.root))
-        if opts.metrics == "fid50k_full":
-            log.warning("--metrics fid50k_full: FID is unavailable (no Inception weights or metrics library "
-                        "installed); training goes on without metrics")
+        check_metrics(opts.metrics)
+        _gpus_hint(exp.gan_kwargs, d.world_size)
         if opts.dry_run:
             if d.is_main:
                 print(json.dumps(options, indent=2))

@@ -1,10 +1,11 @@
-"""The training loop (spec 2.1-2.2): phases, lazy regularisation, G EMA, ADA, ticks and snapshots."""
+"""The training loop (docs/stylegan2.md §2.1-2.2): phases, lazy regularisation, G EMA, ADA, ticks and snapshots."""
 
 from __future__ import annotations
 
 import copy
 import logging
 import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from synthhist.gan.train import rundir
 from synthhist.gan.train.augment import AugmentPipe, ada_adjust
-from synthhist.gan.train.data import GanDataset, fake_labels, real_batches
+from synthhist.gan.train.data import GanDataset, fake_labels, grid_reals, real_batches
 from synthhist.gan.train.distributed import Dist, agree, all_reduce_mean, broadcast_module, same_on_all
 from synthhist.gan.train.loss import StyleGAN2Loss
+from synthhist.gan.train.metrics import snapshot_metrics
 from synthhist.gan.train.options import TrainOptions
 
 log = logging.getLogger("synthhist")
@@ -34,10 +37,11 @@ class Start:
 
 
 def network_kwargs(opts: TrainOptions, c_dim: int) -> tuple[dict, dict]:
-    """(G_kwargs, D_kwargs) of the StyleGAN2 config (spec 2.1); --fp32 drops fp16 and clamping."""
+    """(G_kwargs, D_kwargs) of the StyleGAN2 config (docs/stylegan2.md §2.1); --fp32 drops fp16 and clamping."""
     common = dict(c_dim=c_dim, img_resolution=opts.res, img_channels=3, channel_base=opts.cbase,
                   channel_max=opts.cmax, num_fp16_res=0 if opts.fp32 else 4, conv_clamp=None if opts.fp32 else 256)
-    G_kwargs = dict(z_dim=512, w_dim=512, mapping_kwargs={"num_layers": opts.map}, architecture="skip", **common)
+    G_kwargs = dict(z_dim=512, w_dim=512, mapping_kwargs={"num_layers": opts.map_layers}, architecture="skip",
+                    **common)
     D_kwargs = dict(mapping_kwargs={}, epilogue_kwargs={"mbstd_group_size": opts.mbstd_group}, **common)
     return G_kwargs, D_kwargs
 
@@ -59,9 +63,15 @@ def _copy_params(src: torch.nn.Module, dst: torch.nn.Module, what: str, source, 
 
 
 def _step(module: torch.nn.Module, opt: torch.optim.Optimizer, d: Dist) -> None:
-    """Average grads over processes, NaN -> 0 and +-inf -> +-1e5 (reference), then step."""
-    params = [p for p in module.parameters()]
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    """Average grads over processes, NaN -> 0 and +-inf -> +-1e5, then step the params that got a gradient.
+
+    As the reference: a param the phase leaves without a gradient (G's toRGB biases in Greg, D's output bias
+    in Dreg) is skipped by Adam, not stepped with zeros (which would decay its second moment).
+    """
+    params = [p for p in module.parameters() if p.grad is not None]
+    if not params:
+        return
+    flat = torch.cat([p.grad.flatten() for p in params])
     all_reduce_mean(flat, d)
     torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
     for p, g in zip(params, flat.split([p.numel() for p in params])):
@@ -89,10 +99,10 @@ def _memory(device: torch.device) -> dict[str, float]:
 
 def _reseed(opts: TrainOptions, d: Dist, batch_idx: int) -> torch.Generator:
     """Seed this process's random streams from (seed, rank, iteration); returns the fake-label generator."""
-    s = int(np.random.SeedSequence([opts.seed, d.rank, batch_idx]).generate_state(1)[0])
+    s, s_labels = (int(x) for x in np.random.SeedSequence([opts.seed, d.rank, batch_idx]).generate_state(2))
     torch.manual_seed(s)
     np.random.seed(s)
-    return torch.Generator().manual_seed(s)
+    return torch.Generator().manual_seed(s_labels)  # its own stream: fake labels independent of the latents
 
 
 def save_grid(G_ema, ds: GanDataset, path: Path, device: torch.device) -> None:
@@ -103,6 +113,12 @@ def save_grid(G_ema, ds: GanDataset, path: Path, device: torch.device) -> None:
     with torch.no_grad():
         rows = [G_ema(z, onehot(k, ds.c_dim, GRID_COLS, device), noise_mode="const") for k in range(ds.c_dim)]
     rundir.save_grid(path, torch.cat(rows), ds.c_dim)
+
+
+def progress_bar(total_nimg: int, cur_nimg: int, enabled: bool, file=None) -> tqdm:
+    """Progress in kimg (3 decimals), shown on a terminal only (the tick lines are the log's progress)."""
+    return tqdm(total=total_nimg, initial=cur_nimg, unit_scale=0.001, disable=not enabled, mininterval=1, file=file,
+                bar_format="{l_bar}{bar}| {n:.3f}/{total:g} kimg [{elapsed}<{remaining}{postfix}]", dynamic_ncols=True)
 
 
 @dataclass
@@ -117,13 +133,14 @@ class TrainState:
     loss: StyleGAN2Loss
     cur_nimg: int = 0
     batch_idx: int = 0
+    cur_tick: int = 0
     ada_kimg: float = 500
     ema_rampup: float | None = 0.05
 
     def snapshot(self) -> dict:
         """The training_state.pt content (networks go to the native format)."""
-        return {"cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx, "pl_mean": self.loss.pl_mean.detach().cpu(),
-                "opt_G": self.opt["G"].state_dict(), "opt_D": self.opt["D"].state_dict()}
+        return {"cur_nimg": self.cur_nimg, "batch_idx": self.batch_idx, "cur_tick": self.cur_tick,
+                "pl_mean": self.loss.pl_mean.detach().cpu(), "opt_G": self.opt["G"].state_dict(), "opt_D": self.opt["D"].state_dict()}
 
 
 def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainState:
@@ -140,7 +157,9 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
     G = Generator(**G_kwargs).train().requires_grad_(False).to(device)
     D = Discriminator(**D_kwargs).train().requires_grad_(False).to(device)
     G_ema = copy.deepcopy(G).eval()
-    augment_pipe = AugmentPipe(opts.p if opts.aug == "fixed" else 0.0).train().to(device) if opts.aug != "noaug" else None
+    augment_pipe = None
+    if opts.aug != "noaug":
+        augment_pipe = AugmentPipe(opts.augment_p if opts.aug == "fixed" else 0.0).train().to(device)
     # Optimizers with the lazy-regularisation corrections (c = I / (I + 1)).
     opt = {}
     for name, module, lr, interval in (("G", G, opts.glr, opts.G_reg_interval), ("D", D, opts.dlr, opts.D_reg_interval)):
@@ -161,6 +180,7 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
             augment_pipe.p.fill_(net.augment_p)
         if exact:  # our snapshot: continue exactly where it stopped
             ts.cur_nimg, ts.batch_idx = int(start.state["cur_nimg"]), int(start.state["batch_idx"])
+            ts.cur_tick = int(start.state.get("cur_tick", 0))  # snapshots written before ticks were saved: 0
             ts.loss.pl_mean.copy_(start.state["pl_mean"])
             try:
                 opt["G"].load_state_dict(start.state["opt_G"])
@@ -178,6 +198,12 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
 def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts: TrainState, start: Start,
                   tile_um: float | None) -> dict:
     """Train ts until opts.kimg; rank 0 writes log.jsonl, grids and snapshots into run_dir. Returns the last stats."""
+    with logging_redirect_tqdm([log]):  # log lines above the progress bar, not glued to it
+        return _train(opts, ds, run_dir, d, ts, start, tile_um)
+
+
+def _train(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts: TrainState, start: Start,
+           tile_um: float | None) -> dict:
     device = d.device
     G, D, G_ema, augment_pipe, loss = ts.G, ts.D, ts.G_ema, ts.augment_pipe, ts.loss
     cur_nimg, batch_idx = ts.cur_nimg, ts.batch_idx
@@ -192,14 +218,15 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
                         seed=int(np.random.SeedSequence([opts.seed, batch_idx]).generate_state(1)[0]),
                         workers=opts.workers)
     stats_log = rundir.StatsLog(run_dir, resume_nimg=cur_nimg if start.kind == "snapshot" else None) if d.is_main else None
+    if d.is_main and not (run_dir / "reals.png").exists():
+        rundir.save_grid(run_dir / "reals.png", grid_reals(ds, GRID_COLS, opts.res), ds.c_dim)
     if d.is_main and start.kind != "snapshot":
         save_grid(G_ema, ds, run_dir / "fakes_init.png", device)
 
-    cur_tick, tick_start_nimg, tick_start_time, start_time = 0, cur_nimg, time.time(), time.time()
+    cur_tick, tick_start_nimg, tick_start_time, start_time = ts.cur_tick, cur_nimg, time.time(), time.time()
     tick_stats: dict[str, list[float]] = {}
     last: dict = {}
-    bar = tqdm(total=total_nimg, initial=cur_nimg, unit_scale=0.001, disable=not d.is_main, mininterval=1,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} kimg [{elapsed}<{remaining}{postfix}]", dynamic_ncols=True)
+    bar = progress_bar(total_nimg, cur_nimg, d.is_main and sys.stderr.isatty())
     done = cur_nimg >= total_nimg
     if done:
         log.info(f"already trained to {cur_nimg / 1000:g} kimg (--kimg {opts.kimg:g}): nothing to do")
@@ -234,7 +261,8 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
             s = torch.cat(loss.real_signs)
             acc = torch.stack([s.sum(), torch.tensor(float(s.numel()), device=s.device)]).float()
             all_reduce_mean(acc, d)
-            ada_adjust(augment_pipe.p, float(acc[0] / acc[1]), opts.target, opts.batch, opts.ada_interval, ts.ada_kimg)
+            ada_adjust(augment_pipe.p, float(acc[0] / acc[1]), opts.ada_target, opts.batch, opts.ada_interval,
+                       ts.ada_kimg)
             loss.real_signs.clear()
         elif opts.aug != "ada":
             loss.real_signs.clear()
@@ -257,11 +285,9 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
                 **_memory(device), "timestamp": time.time()}
         if d.is_main:
             bar.set_postfix_str(f"{last['s_per_kimg']:.1f} s/kimg, p {last['augment_p']:.3f}", refresh=False)
-            bar.clear()
             log.info(f"tick {cur_tick:<4d} kimg {last['kimg']:<9.3f} {last['s_per_kimg']:.1f} s/kimg  "
                      f"G {last.get('Loss/G/loss', float('nan')):.3f}  D {last.get('Loss/D/loss', float('nan')):.3f}  "
                      f"augment {last['augment_p']:.3f}  mem {last['mem_cpu_peak_gb']:.2f} GB")
-            bar.refresh()
             stats_log.write(last)
         snapshot_now = done or cur_tick % opts.snap == 0
         if snapshot_now and d.world_size > 1:
@@ -271,13 +297,14 @@ def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: D
             if d.is_main:
                 log.info(f"weights of G, D, G_ema identical on all {d.world_size} processes")
         if d.is_main and snapshot_now:
-            ts.cur_nimg, ts.batch_idx = cur_nimg, batch_idx
+            ts.cur_nimg, ts.batch_idx, ts.cur_tick = cur_nimg, batch_idx, cur_tick
             state = ts.snapshot()
             snap = rundir.save_snapshot(run_dir, G_ema, G, D, float(augment_pipe.p) if augment_pipe is not None else None,
                                         state, ds.class_names, opts.res, tile_um,
                                         extra={"cur_nimg": cur_nimg, "kimg": cur_nimg / 1000})
-            save_grid(G_ema, ds, run_dir / f"fakes{cur_nimg // 1000:06d}.png", device)
+            save_grid(G_ema, ds, run_dir / f"fakes{rundir.kimg_tag(cur_nimg)}.png", device)
             log.info(f"snapshot {snap.name}")
+            snapshot_metrics(run_dir, snap, opts.metrics, ds, device)
         done = agree(done, d)
         tick_stats.clear()
         tick_start_nimg, tick_start_time = cur_nimg, time.time()

@@ -1,4 +1,4 @@
-"""StyleGAN2 loss (spec 2.2): non-saturating logistic, lazy R1, path-length regularisation, style mixing."""
+"""StyleGAN2 loss (docs/stylegan2.md §2.2): non-saturating logistic, lazy R1, path-length reg., style mixing."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class StyleGAN2Loss:
             else:
                 grads, = torch.autograd.grad(logits.sum(), real, create_graph=True)
                 penalty = grads.square().sum([1, 2, 3])
-                ((logits * 0 + penalty[:, None] * (self.r1_gamma / 2)).mean() * gain).backward()
+                ((penalty * (self.r1_gamma / 2)).mean() * gain).backward()  # D's output bias gets no grad
                 stats["Loss/r1_penalty"] = penalty.mean().item()
         else:
             raise ValueError(phase)

@@ -1,4 +1,4 @@
-"""Training options of train_gan.py: defaults (spec 2.1) <- experiment gan_kwargs <- command line."""
+"""Training options of train_gan.py: defaults (docs/stylegan2.md §2.1) <- experiment gan_kwargs <- command line."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ class TrainOptions:
     resume: str | None = None    # 'latest', a snapshot folder of ours, or a reference .pkl
     seed: int = 0
     aug: str = "ada"             # ada | noaug | fixed
-    p: float = 0.2               # augmentation probability for --aug fixed
-    target: float = 0.6          # ADA target for E[sign(D(real))]
+    augment_p: float = 0.2       # augmentation probability for --aug fixed (--p)
+    ada_target: float = 0.6      # ADA target for E[sign(D(real))] (--target)
     cbase: int = 32768
     cmax: int = 512
-    map: int = 8                 # mapping network depth
+    map_layers: int = 8          # mapping network depth (--map)
     glr: float = 0.002
     dlr: float = 0.002
     fp32: bool = False           # disable fp16 in the top resolutions
@@ -47,10 +47,21 @@ class TrainOptions:
         return self.batch * 10 / 32
 
 
-# gan_kwargs keys of the paper's configs that are not training options (spec 2.5).
-# 'gpus' is what the paper used; the process count here comes from torchrun. 'mirror' is ignored by
-# slideflow's GAN data stream, which flips and rotates real tiles instead (spec 2.5), as we do.
+# gan_kwargs keys of the paper's configs that are not training options (docs/stylegan2.md §2.5).
+# 'gpus' is what the paper used; the process count comes from torchrun (a differing count is logged with the
+# torchrun line that matches it, entry._gpus_hint). 'mirror' is ignored by
+# slideflow's GAN data stream, which flips and rotates real tiles instead (docs/stylegan2.md §2.5), as we do.
 _CONFIG_ONLY = {"model": ("stylegan2", "stylegan3"), "cfg": ("stylegan2",), "gpus": None, "mirror": None}
+
+
+# Option names of the command line, gan_kwargs and training_options.json (NVIDIA's) -> TrainOptions fields.
+OPTION_NAMES = {"augment_p": "p", "ada_target": "target", "map_layers": "map"}
+_FIELD_OF = {**{v: k for k, v in OPTION_NAMES.items()}, "map_depth": "map_layers"}
+
+
+def options_record(opts: TrainOptions) -> dict:
+    """The options under their command-line names (the training_options.json keys)."""
+    return {OPTION_NAMES.get(k, k): v for k, v in dataclasses.asdict(opts).items()}
 
 
 def resolve_options(gan_kwargs: dict | None, tile_px: int, overrides: dict) -> TrainOptions:
@@ -64,8 +75,7 @@ def resolve_options(gan_kwargs: dict | None, tile_px: int, overrides: dict) -> T
             if allowed is not None and value not in allowed:
                 raise UserError(f"gan_kwargs {key}={value!r} is not supported (only {', '.join(allowed)})")
             continue
-        if name == "map_depth":
-            name = "map"
+        name = _FIELD_OF.get(name, name)
         if name not in fields:
             raise UserError(f"unknown GAN training option in the experiment's gan_kwargs: {key!r}")
         values[name] = value
@@ -100,14 +110,14 @@ def validate(opts: TrainOptions, world_size: int) -> None:
         raise UserError(f"--batch-gpu {opts.batch_gpu} is not divisible by the minibatch-std group ({group})")
     if opts.aug not in ("ada", "noaug", "fixed"):
         raise UserError(f"--aug {opts.aug!r}: choose ada, noaug or fixed")
-    if not 0 <= opts.p <= 1 or not 0 < opts.target < 1:
+    if not 0 <= opts.augment_p <= 1 or not 0 < opts.ada_target < 1:
         raise UserError("--p must be in [0, 1] and --target in (0, 1)")
     if opts.metrics not in ("none", "fid50k_full"):
         raise UserError(f"--metrics {opts.metrics!r}: choose none or fid50k_full")
 
 
 def training_options(f):
-    """click decorator adding the GAN training options (defaults None = experiment config, then spec 2.1).
+    """click decorator adding the GAN training options (None = the config value, then docs/stylegan2.md §2.1).
 
     --workers (DataLoader workers per process, default 3) comes with the shared project options.
     """
@@ -122,11 +132,11 @@ def training_options(f):
                                                 "folder, or a reference network .pkl (transfer learning)."),
         click.option("--seed", type=int, help="Random seed [0]."),
         click.option("--aug", type=click.Choice(["ada", "noaug", "fixed"]), help="Augmentation mode [ada]."),
-        click.option("--p", type=float, help="Augmentation probability for --aug fixed [0.2]."),
-        click.option("--target", type=float, help="ADA target [0.6]."),
+        click.option("--p", "augment_p", type=float, help="Augmentation probability for --aug fixed [0.2]."),
+        click.option("--target", "ada_target", type=float, help="ADA target [0.6]."),
         click.option("--cbase", type=int, help="Channel base [32768]."),
         click.option("--cmax", type=int, help="Max channels [512]."),
-        click.option("--map", "map", type=int, help="Mapping network depth [8]."),
+        click.option("--map", "map_layers", type=int, help="Mapping network depth [8]."),
         click.option("--glr", type=float, help="G learning rate [0.002]."),
         click.option("--dlr", type=float, help="D learning rate [0.002]."),
         click.option("--fp32", is_flag=True, default=None, help="Disable fp16 in the top resolutions."),

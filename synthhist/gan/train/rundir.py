@@ -1,14 +1,19 @@
 """Run folder <project>/gan/NNNNN-<name>/: options, log.jsonl, image grids, atomic snapshots.
 
-A snapshot is a folder network-snapshot-<kimg:06d>/ holding the native network files (G_ema, G, D,
+A snapshot is a folder network-snapshot-<kimg:06d>/ (NVIDIA's name) at a whole kimg, and
+network-snapshot-<kimg:06d>.<rest:03d>/ between (0.32 kimg: network-snapshot-000000.320), so no snapshot
+replaces another and the names sort in training order. It holds the native network files (G_ema, G, D,
 augment p; `load_network` reads it) and training_state.pt (optimizers, cur_nimg, pl_mean, batch index).
 It is written under a temporary name and renamed when complete, so a killed run never leaves a partial
-snapshot; `--resume latest` continues the newest run of the experiment from its newest complete snapshot.
+snapshot; a snapshot written again under the same name is swapped in so that a kill between the two
+renames is undone at the next start (`recover_swaps`). `--resume latest` continues the newest run of the
+experiment from its newest complete snapshot.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -24,15 +29,24 @@ STATE_FILE = "training_state.pt"
 OPTIONS_FILE = "training_options.json"
 
 
+def kimg_tag(cur_nimg: int) -> str:
+    """<kimg:06d> at a whole kimg (reference naming), else <kimg:06d>.<images past it:03d>: unique, sortable."""
+    kimg, rest = divmod(int(cur_nimg), 1000)
+    return f"{kimg:06d}" + (f".{rest:03d}" if rest else "")
+
+
 def snapshot_name(cur_nimg: int) -> str:
-    """network-snapshot-<kimg:06d> (reference naming)."""
-    return f"{SNAPSHOT_PREFIX}{cur_nimg // 1000:06d}"
+    """network-snapshot-<kimg_tag> (network-snapshot-000004, network-snapshot-000000.320)."""
+    return SNAPSHOT_PREFIX + kimg_tag(cur_nimg)
+
+
+def _complete(snapshot: Path) -> bool:
+    return snapshot.is_dir() and (snapshot / STATE_FILE).is_file() and (snapshot / "network.json").is_file()
 
 
 def list_snapshots(run_dir: Path) -> list[Path]:
     """Complete snapshots of a run folder, oldest first (by the cur_nimg they hold)."""
-    snaps = [p for p in Path(run_dir).glob(f"{SNAPSHOT_PREFIX}*") if p.is_dir() and (p / STATE_FILE).is_file()
-             and (p / "network.json").is_file()]
+    snaps = [p for p in Path(run_dir).glob(f"{SNAPSHOT_PREFIX}*") if _complete(p)]
     return sorted(snaps, key=lambda p: (read_state(p)["cur_nimg"], p.name))
 
 
@@ -51,6 +65,7 @@ def find_latest_run(gan_dir: Path, name: str) -> Path:
     runs = sorted((p for p in Path(gan_dir).glob(f"[0-9]*-{name}") if p.is_dir() and p.name.split("-")[0].isdigit()),
                   key=lambda p: int(p.name.split("-")[0]))
     for run in reversed(runs):
+        recover_swaps(run)
         if list_snapshots(run):
             return run
     raise UserError(f"--resume latest: no run of experiment '{name}' with a snapshot in {gan_dir}")
@@ -91,21 +106,52 @@ def save_snapshot(run_dir: Path, G_ema, G, D, augment_p: float | None, state: di
         save_network(tmp, G_ema, class_names=class_names, tile_px=tile_px, tile_um=tile_um, D=D, G_train=G,
                      augment_p=augment_p, extra=extra)
         torch.save(state, tmp / STATE_FILE)
-        if final.exists():  # same kimg again (short runs): swap the old one out first
-            old = final.with_name(f".{final.name}.old{os.getpid()}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
 
 
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Rename the complete tmp folder to final; an existing final is moved aside first, then removed."""
+    if not final.exists():
+        os.replace(tmp, final)
+        return
+    old = final.with_name(f".{final.name}.old{os.getpid()}")
+    os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if not final.exists():
+            os.replace(old, final)  # interrupted here: the old copy goes back (a kill is undone by recover_swaps)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_swaps(run_dir: Path) -> list[Path]:
+    """Finish snapshot swaps cut by a kill between their two renames; returns the snapshots put back.
+
+    save_snapshot renames the old NAME to .NAME.old<pid> and then the complete new .NAME.tmp<pid> to NAME;
+    killed in between, NAME is missing: the new copy goes in if it is complete, else the old one back.
+    """
+    restored = []
+    for old in sorted(Path(run_dir).glob(f".{SNAPSHOT_PREFIX}*.old*")):
+        name, _, pid = old.name[1:].rpartition(".old")
+        final, new = old.with_name(name), old.with_name(f".{name}.tmp{pid}")
+        if final.exists():
+            continue  # the swap finished; only the removal of the old copy was cut
+        source = new if _complete(new) else old if _complete(old) else None
+        if source is not None:
+            os.replace(source, final)
+            restored.append(final)
+            logging.getLogger("synthhist").info(f"recovered {final.name} from an interrupted snapshot write")
+    return restored
+
+
 def clean_partial(run_dir: Path) -> None:
-    """Remove leftovers of a killed snapshot write."""
+    """Finish interrupted snapshot swaps, then remove leftovers of killed snapshot writes."""
+    recover_swaps(run_dir)
     for p in Path(run_dir).glob(f".{SNAPSHOT_PREFIX}*"):
         shutil.rmtree(p, ignore_errors=True)
 
@@ -150,7 +196,6 @@ class StatsLog:
 def _tensorboard(run_dir: Path):
     """torch SummaryWriter when the tensorboard package is installed, else None (logged once)."""
     import importlib.util
-    import logging
 
     if importlib.util.find_spec("tensorboard") is None:
         logging.getLogger("synthhist").info("tensorboard is not installed: stats go to log.jsonl only")
