@@ -87,10 +87,11 @@ def standin_env(cache: Path, url: str, weights: bytes) -> dict[str, str]:
                 TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
 
 
-def run_calc_metrics(*args, env: dict[str, str], standin: bool = False, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run calc_metrics.py as a subprocess (with TinyInception patched in when standin)."""
+def run_calc_metrics(*args, env: dict[str, str], standin: bool = False, timeout: int = 600,
+                     script: str = "calc_metrics.py") -> subprocess.CompletedProcess:
+    """Run calc_metrics.py (or another script) as a subprocess (with TinyInception patched in when standin)."""
     code = ("import sys, runpy; sys.path.insert(0, sys.argv[1]); "
             + ("import metrics_fixtures; metrics_fixtures.patch_inception(); " if standin else "")
             + "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
-    cmd = [sys.executable, "-c", code, str(ROOT / "tests"), str(ROOT / "calc_metrics.py"), *map(str, args)]
+    cmd = [sys.executable, "-c", code, str(ROOT / "tests"), str(ROOT / script), *map(str, args)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -31,7 +31,7 @@ def test_snapshot_names_are_unique_and_sort_in_training_order():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, one_thread):
     """A run with snapshots at 0.008 and 0.016 kimg (both inside kimg 0)."""
-    from conftest import run_script
+    from testkit import run_script
 
     p = make_project(tmp_path_factory.mktemp("rundir"))
     run_script("train_gan.py", "--exp", p.config, "--outdir", p.root, *SHORT)
@@ -143,28 +143,57 @@ def test_progress_bar_rounds_kimg():
     assert "0.144/20 kimg" in text and "0.14400000000000002" not in text
 
 
-def test_metrics_hook_calls_the_metrics_package(tmp_path, monkeypatch):
-    from synthhist.gan.train import metrics
+def test_metrics_hook_is_checked_before_training():
+    from synthhist.errors import UserError
+    from synthhist.gan.train.entry import _metrics_hook
 
-    ds = types.SimpleNamespace(tfrecords=[tmp_path / "a.tfrecords"], labels={"a": 0}, class_names=["x", "y"],
-                               class_probs=np.array([0.5, 0.5]), tile_px=16)
-    metrics.snapshot_metrics(tmp_path, tmp_path / "snap", "fid50k_full", ds, "cpu")  # no package: nothing happens
+    assert _metrics_hook(None, "none") is None
     calls = []
-    pkg, report = types.ModuleType("synthhist.metrics"), types.ModuleType("synthhist.metrics.report")
-    report.snapshot_metrics = lambda *a: calls.append(a)
-    pkg.report = report
-    monkeypatch.setitem(sys.modules, "synthhist.metrics", pkg)
-    monkeypatch.setitem(sys.modules, "synthhist.metrics.report", report)
-    metrics.snapshot_metrics(tmp_path, tmp_path / "snap", "none", ds, "cpu")
-    assert calls == []
-    metrics.snapshot_metrics(tmp_path, tmp_path / "snap", "fid50k_full,kid50k_full", ds, "cpu")
-    (run_dir, snap, names, info, device), = calls
-    assert (run_dir, snap, names, device) == (tmp_path, tmp_path / "snap", ["fid50k_full", "kid50k_full"], "cpu")
-    assert json.loads(json.dumps(info)) == {"tfrecords": [str(tmp_path / "a.tfrecords")], "labels": {"a": 0},
-                                            "class_names": ["x", "y"], "class_probs": [0.5, 0.5], "tile_px": 16}
+    hook = _metrics_hook(lambda names: (lambda *a: calls.append((names, a))), "fid50k_full, kid50k_full")
+    hook("run", "snap", "cpu")
+    assert calls == [(["fid50k_full", "kid50k_full"], ("run", "snap", "cpu"))]
+    with pytest.raises(UserError):
+        _metrics_hook(None, "fid50k_full")
 
+
+def test_training_metrics_refuses_unknown_and_fd_clf_and_names_the_download(tmp_path, monkeypatch):
+    from synthhist.errors import UserError
+    from synthhist.metrics.report import training_metrics
+
+    monkeypatch.setenv("SYNTHHIST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SYNTHHIST_INCEPTION_URL", "http://127.0.0.1:9/weights-inception-2015-12-05-6726825d.pth")
+    for_names = training_metrics(types.SimpleNamespace(tfrecord_dir=tmp_path, annotations=None),
+                                 types.SimpleNamespace(outcome="y"))
+    with pytest.raises(UserError, match="unknown metric"):
+        for_names(["fid5k"])
+    with pytest.raises(UserError, match="--metrics-classifier"):
+        for_names(["fd_clf"])
+    with pytest.raises(UserError, match="put it at"):
+        for_names(["fid50k_full"])
 
 def test_config_gpus_gives_the_matching_torchrun_line(tmp_path, script):
     p = make_project(tmp_path, gan_kwargs={"gpus": 4})
     out = script("train_gan.py", "--exp", p.config, "--outdir", p.root, *SHORT, "--dry-run")
     assert "configured for 4 GPU(s)" in out.stderr and "--nproc_per_node=4" in out.stderr
+
+
+@pytest.mark.slow
+def test_metrics_at_every_snapshot(tmp_path):
+    """train_gan.py --metrics kid50k_full,fd_clf: one line per snapshot in metric-<name>.jsonl (stand-in Inception)."""
+    from explain_fixtures import write_classifier
+    from metrics_fixtures import WeightsServer, run_calc_metrics, standin_env, standin_weights
+
+    p = make_project(tmp_path / "p")
+    write_classifier(tmp_path / "clf", 16, 50.0)
+    weights = standin_weights()
+    with WeightsServer({"standin.pth": weights}) as srv:
+        env = standin_env(tmp_path / "cache", f"{srv.url}/standin.pth", weights)
+        proc = run_calc_metrics("--exp", p.config, "--outdir", p.root, *SHORT, "--metrics", "kid50k_full,fd_clf",
+                                "--metrics-classifier", tmp_path / "clf", "--metrics-num", 16, env=env,
+                                standin=True, script="train_gan.py")
+    assert proc.returncode == 0, proc.stderr
+    d, = [x for x in p.gan_dir.iterdir() if x.is_dir()]
+    for name in ("kid50k_full", "fd_clf"):
+        lines = [json.loads(s) for s in (d / f"metric-{name}.jsonl").read_text().splitlines()]
+        assert [x["snapshot_pkl"] for x in lines] == ["network-snapshot-000000.008", "network-snapshot-000000.016"]
+        assert all(np.isfinite(v) for x in lines for v in x["results"].values())

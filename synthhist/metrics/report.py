@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -197,3 +198,28 @@ def snapshot_metrics(run_dir: Path, network_dir: Path, metrics: list[str], *, da
         lines.append(append_jsonl(Path(run_dir) / f"metric-{r['metric']}.jsonl", r, Path(network_dir).name))
         log.info(" ".join(f"{k} {v:.4f}" for k, v in r["results"].items()))
     return lines
+
+
+def training_metrics(project, exp, *, classifier: str | None = None, num: int | None = None
+                     ) -> Callable[[list[str]], Callable[[Path, Path, torch.device], list[dict]]]:
+    """train_gan.py's --metrics: names -> hook(run_dir, snapshot_dir, device) over the project's training tiles.
+
+    classifier: for fd_clf; num: generated images per metric (default: the metric's own, 50k).
+    Checked when training starts (names, fd_clf, the Inception weights fetched into the cache), not at the first
+    snapshot; the real features are computed once and cached (synthhist.metrics.reals).
+    """
+    def for_names(names: list[str]):
+        names = parse_metrics(names)
+        if "fd_clf" in names and classifier is None:
+            raise UserError("--metrics fd_clf needs --metrics-classifier (a classifier folder, hf:owner/repo or demo)")
+        if any(m != "fd_clf" for m in names):
+            from synthhist.metrics.inception import fetch_weights
+
+            fetch_weights()
+
+        def hook(run_dir: Path, snapshot: Path, device: torch.device) -> list[dict]:
+            return snapshot_metrics(run_dir, snapshot, names, data=project.tfrecord_dir,
+                                    annotations=project.annotations, outcome=exp.outcome, device=device,
+                                    classifier=classifier, num=num)
+        return hook
+    return for_names

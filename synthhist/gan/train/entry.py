@@ -12,8 +12,7 @@ from synthhist.gan.train import rundir
 from synthhist.gan.train.data import load_gan_dataset
 from synthhist.gan.train.distributed import init_distributed, shutdown
 from synthhist.gan.train.loop import Start, network_kwargs, setup_state, training_loop
-from synthhist.gan.train.metrics import check_metrics
-from synthhist.gan.train.options import TrainOptions, options_record, resolve_options, validate
+from synthhist.gan.train.options import TrainOptions, metric_names, options_record, resolve_options, validate
 
 log = logging.getLogger("synthhist")
 
@@ -60,8 +59,22 @@ def _options_record(opts: TrainOptions, exp, ds, world_size: int, start: Start, 
             "slideflow_kwargs": sf}
 
 
-def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
-    """Train the experiment's class-conditional StyleGAN2 (options: gan_kwargs <- command line); returns the run dir."""
+def _metrics_hook(metrics_for, spec: str):
+    """The snapshot hook for --metrics spec (checked now, before training starts), or None."""
+    names = metric_names(spec)
+    if not names:
+        return None
+    if metrics_for is None:
+        raise UserError(f"--metrics {spec}: no metrics available to this caller")
+    return metrics_for(names)
+
+
+def train_from_experiment(project, exp, *, metrics_for=None, **cli_overrides) -> Path | None:
+    """Train the experiment's class-conditional StyleGAN2 (options: gan_kwargs <- command line); returns the run dir.
+
+    metrics_for(names) -> hook(run_dir, snapshot_dir, device): what computes --metrics at each snapshot (the scripts
+    pass synthhist.metrics.report.training_metrics; training itself does not import the metrics package).
+    """
     if exp.kind != "gan":
         raise UserError(f"experiment '{exp.name}' is a {exp.kind} config: train_gan.py needs a GAN config")
     d = init_distributed()
@@ -73,7 +86,7 @@ def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
         probe = _options_record(opts, exp, ds, d.world_size, Start(), project.tfrecord_dir, Path(project.root))
         start, run_dir = _start(opts, gan_dir, exp.name, probe)
         options = _options_record(opts, exp, ds, d.world_size, start, project.tfrecord_dir, Path(project.root))
-        check_metrics(opts.metrics)
+        hook = _metrics_hook(metrics_for, opts.metrics)
         _gpus_hint(exp.gan_kwargs, d.world_size)
         if opts.dry_run:
             if d.is_main:
@@ -95,7 +108,7 @@ def train_from_experiment(project, exp, **cli_overrides) -> Path | None:
             if start.kind != "fresh":
                 log.info(f"resuming from {start.path} ({start.kind}"
                          + (f", kimg {start.state['cur_nimg'] / 1000:g})" if start.state else ")"))
-        training_loop(opts, ds, run_dir, d, ts, start, exp.tile_um)
+        training_loop(opts, ds, run_dir, d, ts, start, exp.tile_um, hook if d.is_main else None)
         return run_dir
     finally:
         shutdown()

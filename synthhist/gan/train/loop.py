@@ -20,7 +20,6 @@ from synthhist.gan.train.augment import AugmentPipe, ada_adjust
 from synthhist.gan.train.data import GanDataset, fake_labels, grid_reals, real_batches
 from synthhist.gan.train.distributed import Dist, agree, all_reduce_mean, broadcast_module, same_on_all
 from synthhist.gan.train.loss import StyleGAN2Loss
-from synthhist.gan.train.metrics import snapshot_metrics
 from synthhist.gan.train.options import TrainOptions
 
 log = logging.getLogger("synthhist")
@@ -196,14 +195,17 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
 
 
 def training_loop(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts: TrainState, start: Start,
-                  tile_um: float | None) -> dict:
-    """Train ts until opts.kimg; rank 0 writes log.jsonl, grids and snapshots into run_dir. Returns the last stats."""
+                  tile_um: float | None, metrics_hook=None) -> dict:
+    """Train ts until opts.kimg; rank 0 writes log.jsonl, grids and snapshots into run_dir. Returns the last stats.
+
+    metrics_hook(run_dir, snapshot_dir, device), when given, runs on rank 0 after every snapshot (--metrics).
+    """
     with logging_redirect_tqdm([log]):  # log lines above the progress bar, not glued to it
-        return _train(opts, ds, run_dir, d, ts, start, tile_um)
+        return _train(opts, ds, run_dir, d, ts, start, tile_um, metrics_hook)
 
 
 def _train(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts: TrainState, start: Start,
-           tile_um: float | None) -> dict:
+           tile_um: float | None, metrics_hook) -> dict:
     device = d.device
     G, D, G_ema, augment_pipe, loss = ts.G, ts.D, ts.G_ema, ts.augment_pipe, ts.loss
     cur_nimg, batch_idx = ts.cur_nimg, ts.batch_idx
@@ -304,7 +306,8 @@ def _train(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts
                                         extra={"cur_nimg": cur_nimg, "kimg": cur_nimg / 1000})
             save_grid(G_ema, ds, run_dir / f"fakes{rundir.kimg_tag(cur_nimg)}.png", device)
             log.info(f"snapshot {snap.name}")
-            snapshot_metrics(run_dir, snap, opts.metrics, ds, device)
+            if metrics_hook is not None:
+                metrics_hook(run_dir, snap, device)
         done = agree(done, d)
         tick_stats.clear()
         tick_start_nimg, tick_start_time = cur_nimg, time.time()
