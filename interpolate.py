@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from synthhist.classifier.options import trust_classifier_option
 from synthhist.cli import run, setup_logging
 from synthhist.demo.models import or_demo
 from synthhist.device import resolve_device
@@ -33,8 +34,9 @@ from synthhist.seeds import parse_seeds
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available]")
 @click.option("--gan-um", type=float, default=None, help="GAN tile size in microns, for --classifier [default: network metadata]")
 @click.option("--gan-px", type=int, default=None, help="GAN tile size in pixels, for --classifier [default: network metadata]")
+@trust_classifier_option
 def main(network, seeds, start, end, trunc, noise_mode, outdir, video, gif, merge, steps, layers, classifier, batch,
-         device, gan_um, gan_px):
+         device, gan_um, gan_px, trust_classifier):
     """Blend every seed from class --start to class --end in --steps frames (t = i/(steps-1)).
 
     Without --video/--gif/--merge every frame is saved as seedNNNN-III.png. Seeds whose outputs exist are skipped.
@@ -54,7 +56,7 @@ def main(network, seeds, start, end, trunc, noise_mode, outdir, video, gif, merg
     if len(todo) < len(seeds):
         log.info(f"{len(seeds) - len(todo)} seeds already done in {outdir}: skipped")
     if classifier:
-        clf, bridge = load_bridge(net, classifier, gan_px, gan_um)
+        clf, bridge = load_bridge(net, classifier, gan_px, gan_um, trust=trust_classifier)
         for seed, curve, frames in tqdm(blend_predictions(net.G, todo, start, end, steps, bridge, clf, layers, trunc,
                                                           noise_mode, batch, dev, keep_frames=True),
                                         total=len(todo), unit="seed", disable=None):
