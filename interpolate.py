@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from synthhist.classifier.options import trust_classifier_option
 from synthhist.cli import bool_option, command, run, setup_logging
 from synthhist.device import resolve_device
 from synthhist.errors import UserError
@@ -42,8 +43,9 @@ from synthhist.seeds import parse_seeds
 @click.option("--gan-um", type=float, default=None, help="GAN tile size in microns, for --classifier [default: network metadata]")
 @click.option("--gan-px", type=int, default=None, help="GAN tile size in pixels, for --classifier [default: network metadata]")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages too")
+@trust_classifier_option
 def main(network, seeds, projected, start, end, trunc, noise_mode, outdir, video, gif, merge, steps, fps, size, layers,
-         classifier, batch, device, gan_um, gan_px, verbose):
+         classifier, batch, device, gan_um, gan_px, verbose, trust_classifier):
     """Blend every seed from class --start to class --end in --steps frames (t = i/(steps-1)).
 
     Without --video/--gif/--merge every frame is saved as seedNNNN-III.png. Seeds whose outputs exist are skipped.
@@ -65,7 +67,8 @@ def main(network, seeds, projected, start, end, trunc, noise_mode, outdir, video
         layers = parse_layers(layers, net.G.num_ws)
         log.info("layer blending of " + "; ".join(layer_names(net.G.num_ws)[i] for i in layers))
     batch = default_batch(batch, dev)
-    clf, bridge = load_bridge(net, classifier, gan_px, gan_um, verbose) if classifier else (None, None)
+    clf, bridge = load_bridge(net, classifier, gan_px, gan_um, verbose, trust=trust_classifier) if classifier \
+        else (None, None)
     if projected is not None:
         n = projected_blends(net, projected, writer, start, end, steps=steps, layers=layers, noise_mode=noise_mode,
                              batch=batch, device=dev, bridge=bridge, clf=clf)

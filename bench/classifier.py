@@ -1,5 +1,6 @@
 """Benchmark: predictions/s at 299 px through load_classifier (uint8 -> Reinhard-fast -> standardise -> model)
-versus a bare model.predict of the same model on already-preprocessed tensors, in the same run.
+versus a bare model.predict of the same model on already-preprocessed tensors (and a bare model call under one
+tf.function), same batches, in the same run.
 
     python bench/classifier.py [--tiles 64] [--batch 16] [--repeats 3]
 """
@@ -21,15 +22,18 @@ from synthhist.classifier.preprocess import REINHARD_FAST_V1
 PX = 299
 
 
-def best_rate(fn, n: int, repeats: int) -> float:
-    """Tiles/s of the fastest of `repeats` timed calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def best_rates(fns: dict, n: int, repeats: int) -> dict[str, float]:
+    """Tiles/s of the fastest of `repeats` timed calls of each fn (after one warm-up call each), the fns taking
+    turns so that a change in machine load hits them alike."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t)
-    return n / min(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: n / min(ts) for name, ts in times.items()}
 
 
 @click.command()
@@ -49,12 +53,19 @@ def main(tiles: int, batch: int, repeats: int) -> None:
     rng = np.random.default_rng(0)
     x = np.clip(np.array([200, 120, 170]) + rng.normal(0, 30, (tiles, PX, PX, 3)), 0, 255).astype(np.uint8)
     x_pre = clf.preprocess(x).numpy()
-    ours = best_rate(lambda: clf.predict(x, batch_size=batch), tiles, repeats)
-    bare = best_rate(lambda: clf.model.predict(x_pre, batch_size=batch, verbose=0), tiles, repeats)
-    prep = best_rate(lambda: [clf.preprocess(x[i:i + batch]) for i in range(0, tiles, batch)], tiles, repeats)
+    call = tf.function(lambda t: clf.model(t, training=False), autograph=False)
+    rates = best_rates({
+        "ours": lambda: clf.predict(x, batch_size=batch),
+        "bare": lambda: clf.model.predict(x_pre, batch_size=batch, verbose=0),
+        "bare_call": lambda: [call(x_pre[i:i + batch]).numpy() for i in range(0, tiles, batch)],
+        "prep": lambda: [clf.preprocess(x[i:i + batch]) for i in range(0, tiles, batch)],
+    }, tiles, repeats)
+    ours, bare, bare_call, prep = (rates[k] for k in ("ours", "bare", "bare_call", "prep"))
     print(f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}; {tiles} tiles of {PX} px, batch {batch}")
     print(f"bare model.predict on preprocessed tensors: {bare:8.2f} tiles/s")
     print(f"load_classifier().predict on uint8 tiles:    {ours:8.2f} tiles/s  ({(bare / ours - 1) * 100:+.1f}% time vs bare)")
+    print(f"bare model call under tf.function:          {bare_call:8.2f} tiles/s  "
+          f"(ours {(bare_call / ours - 1) * 100:+.1f}% time vs this)")
     print(f"preprocessing alone (Reinhard + standardise): {prep:8.2f} tiles/s")
 
 

@@ -87,3 +87,43 @@ def write_labels(root: Path, kinds: dict[str, str]) -> None:
     """root/labels.csv with patient, slide, kind, score (fine = 1.0, coarse = -1.0)."""
     lines = ["patient,slide,kind,score"] + [f"pt-{s},{s},{k},{1.0 if k == 'fine' else -1.0}" for s, k in kinds.items()]
     (root / "labels.csv").write_text("\n".join(lines) + "\n")
+
+
+def write_keras2_savedmodel(path: Path, model, side_effect=None) -> Path:
+    """A TF SavedModel of a Keras 3 `model` laid out as Keras 2's `model.save` writes it (what slideflow saves):
+    the checkpoint's object graph has `layer-<i>` / `layer_with_weights-<i>` children per model, `kernel`, `bias`
+    ... per leaf layer and a root `variables` list; the serving signature runs the model, and first
+    `side_effect()` when given (a crafted folder)."""
+    import keras
+    import tensorflow as tf
+
+    def node(m):
+        t = tf.__internal__.tracking.AutoTrackable()
+        weighted = 0
+        for i, layer in enumerate(m.layers):
+            if isinstance(layer, keras.Model):
+                child = node(layer)
+            else:
+                child = tf.__internal__.tracking.AutoTrackable()
+                for w in layer.weights:  # Keras 2 named a depthwise convolution's kernel depthwise_kernel
+                    depthwise = type(layer).__name__ == "DepthwiseConv2D" and w.name == "kernel"
+                    setattr(child, "depthwise_kernel" if depthwise else w.name, w.value)
+            setattr(t, f"layer-{i}", child)
+            if layer.weights:
+                setattr(t, f"layer_with_weights-{weighted}", child)
+                weighted += 1
+        return t
+
+    root = node(model)
+    root.variables = [v.value for v in model.weights]
+    px = model.input_shape[1]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, px, px, 3], tf.float32, name="tile_image")])
+    def serve(x):
+        if side_effect is not None:
+            side_effect()
+        return {model.output_names[0] if hasattr(model, "output_names") else "output": model(x, training=False)}
+
+    root.serve = serve
+    tf.saved_model.save(root, str(path), signatures={"serving_default": serve})
+    return path

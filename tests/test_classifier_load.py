@@ -51,7 +51,7 @@ def test_slideflow_savedmodel_matches_direct_call(tmp_path):
     x = tiles()
     expected = model(standardize(reinhard_fast(tf.constant(x), **FIT)), training=False).numpy()
     for ref in (run, inner):                                            # run folder, or the model folder itself
-        clf = load_classifier(ref)
+        clf = load_classifier(ref, trust=True)              # an architecture params.json cannot describe
         assert (clf.tile_px, clf.model_type, clf.outcome_labels, clf.n_outputs) == (PX, "categorical", ["coarse", "fine"], 2)
         np.testing.assert_allclose(clf.predict(x, batch_size=2), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(UserError, match="uncertainty needs"):
@@ -60,7 +60,7 @@ def test_slideflow_savedmodel_matches_direct_call(tmp_path):
     del legacy["outcomes"], legacy["norm_fit"]
     shutil.copy(run / "params.json", tmp_path / "keep.json")
     (inner / "params.json").write_text(json.dumps(legacy))             # params inside the model folder (legacy keys)
-    clf = load_classifier(inner)
+    clf = load_classifier(inner, trust=True)
     assert clf.outcomes == ["kind"] and clf.norm_fit == FIT
     np.testing.assert_allclose(clf.predict(x), expected, rtol=1e-5, atol=1e-6)
 

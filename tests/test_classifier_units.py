@@ -13,7 +13,7 @@ from synthhist.classifier.metrics import evaluate, roc_auc
 from synthhist.classifier.pipeline import balance_weights
 from synthhist.classifier.preprocess import (REINHARD_FAST_V1, augment, check_augment, fit_reinhard_fast,
                                              norm_fit_for, reinhard_fast, standardize)
-from synthhist.classifier.splits import get_splits, patients_table
+from synthhist.classifier.splits import VALIDATION_STRATEGIES, get_splits, patients_table, tcga_site
 from synthhist.errors import UserError
 
 M = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
@@ -113,6 +113,40 @@ def test_kfold_splits_never_share_patient_and_are_reused(tmp_path):
         get_splits(path, table, "k-fold", 30, 0.2, True, seed=5)
     with pytest.raises(UserError, match="different outcome labels"):
         patients_table({"a": "p", "b": "p"}, {"a": 0, "b": 1})
+
+
+def test_bootstrap_and_preserved_site_splits(tmp_path):
+    assert VALIDATION_STRATEGIES == ("k-fold", "k-fold-preserved-site", "fixed", "bootstrap", "none")
+    assert (tcga_site("TCGA-A2-A04P-01Z-00-DX1"), tcga_site("tcga-e9-a1n5"), tcga_site("slide1")) == ("A2", "E9", None)
+    rng = np.random.default_rng(0)
+    sites = ["A1", "A2", "B6", "C8", "D8", "E2"]
+    slide_patient, labels, slide_site = {}, {}, {}
+    for i in range(30):                                                 # 30 patients at 6 sites, 1-2 slides each
+        pt, label = f"TCGA-{sites[i % 6]}-{i:04d}", int(rng.random() < 0.4)
+        for s in range(1 + i % 2):
+            slide_patient[f"{pt}-0{s}Z"] = pt
+            labels[f"{pt}-0{s}Z"] = label
+            slide_site[f"{pt}-0{s}Z"] = tcga_site(pt)
+    table = patients_table(slide_patient, labels, slide_site)
+    path = tmp_path / "splits.json"
+    folds = get_splits(path, table, "k-fold-preserved-site", 3, 0.2, True, seed=1)
+    assert len(folds) == 3 and sorted(sum(folds, [])) == sorted(slide_patient)
+    fold_sites = [{slide_site[s] for s in f} for f in folds]
+    assert all(not (fold_sites[i] & fold_sites[j]) for i in range(3) for j in range(i + 1, 3))   # a site in one fold
+    assert sorted(len(f) for f in fold_sites) == [2, 2, 2]
+    assert get_splits(path, table, "k-fold-preserved-site", 3, 0.2, True, seed=1) == folds      # cached
+    assert json.loads(path.read_text())[0]["strategy"] == "k-fold-preserved-site"
+    with pytest.raises(UserError, match="at least 7 sites"):
+        get_splits(path, table, "k-fold-preserved-site", 7, 0.2, True, seed=1)
+    with pytest.raises(UserError, match="no site for patient"):
+        get_splits(path, patients_table(slide_patient, labels, {}), "k-fold-preserved-site", 3, 0.2, True, seed=1)
+    boot = get_splits(path, table, "bootstrap", 3, 0.2, True, seed=2)
+    assert len(boot) == 1 and len({slide_patient[s] for s in boot[0]}) == int(0.2 * 30)
+    assert boot == get_splits(path, table, "bootstrap", 3, 0.2, True, seed=2)                   # seeded
+    assert boot != get_splits(path, table, "bootstrap", 3, 0.2, True, seed=3)
+    assert len(json.loads(path.read_text())) == 1                       # bootstrap is drawn anew, never cached
+    with pytest.raises(UserError, match="leaves the validation or the training set empty"):
+        get_splits(path, table, "bootstrap", 3, 0.01, True, seed=2)
 
 
 def test_balance_weights():

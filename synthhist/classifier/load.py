@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from synthhist.classifier.hparams import model_type_of
 from synthhist.classifier.preprocess import make_preprocess, norm_fit_for
+from synthhist.classifier.savedmodel import rebuild_savedmodel
 from synthhist.errors import UserError
 
 log = logging.getLogger("synthhist")
@@ -90,8 +91,8 @@ class Classifier:
     def predict_uq(self, images, batch_size: int = 64, passes: int = UQ_PASSES) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [N,px,px,3] -> (mean, sd) each [N, n_outputs] over `passes` MC-dropout forward passes."""
         if self._predict_mc is None:
-            raise UserError(f"{self.source}: uncertainty needs a model trained with hp uq (dropout baked into "
-                            "this SavedModel is inactive at inference)")
+            raise UserError(f"{self.source}: uncertainty needs a model trained with hp uq, loaded without "
+                            "--trust-classifier (a saved graph runs its dropout in inference mode)")
         images = self._check(images)
         means, sds = [], []
         for i in range(0, images.shape[0], batch_size):
@@ -170,9 +171,17 @@ def _savedmodel_forward(path: Path):
     return forward, int(outputs[key].shape[-1]), loaded
 
 
-def load_classifier(ref: str | Path, uq: bool | None = None) -> Classifier:
+def _keras_model(model_path: Path) -> keras.Model:
+    try:
+        return keras.models.load_model(model_path, compile=False)
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"{model_path}: cannot load the Keras model ({str(e).splitlines()[0][:200]})") from None
+
+
+def load_classifier(ref: str | Path, uq: bool | None = None, *, trust: bool = False) -> Classifier:
     """Classifier from our model folder / .keras file, a slideflow SavedModel folder (params.json in it or its
-    parent), hf:owner/repo[/subfolder][@rev] or `demo` (the bundled demo classifier); uq None = the model's hp.uq."""
+    parent), hf:owner/repo[/subfolder][@rev] or `demo` (the bundled demo classifier); uq None = the model's hp.uq.
+    A SavedModel is rebuilt from params.json and its checkpoint; trust=True runs its saved graph instead."""
     from synthhist.refs import resolve
 
     ref_s = str(ref)
@@ -180,11 +189,8 @@ def load_classifier(ref: str | Path, uq: bool | None = None) -> Classifier:
     params = read_params(model_path)
     hp = params.get("hp", {})
     uq = bool(hp.get("uq")) if uq is None else bool(uq)
-    if model_path.suffix == ".keras":
-        try:
-            model = keras.models.load_model(model_path, compile=False)
-        except (OSError, ValueError, TypeError) as e:
-            raise UserError(f"{model_path}: cannot load the Keras model ({str(e).splitlines()[0][:200]})") from None
+    if model_path.suffix == ".keras" or not trust:
+        model = _keras_model(model_path) if model_path.suffix == ".keras" else rebuild_savedmodel(model_path, params)
         mc = mc_dropout_model(model)
         forward = lambda x: model(x, training=False)  # noqa: E731
         forward_mc = lambda x: mc(x, training=False)  # noqa: E731
@@ -192,7 +198,7 @@ def load_classifier(ref: str | Path, uq: bool | None = None) -> Classifier:
         in_px = model.input_shape[1]
     else:
         forward, n_out, keep = _savedmodel_forward(model_path)
-        forward_mc = forward if hp.get("uq") else None
+        forward_mc = None  # the saved graph runs its dropout layers in inference mode: no MC dropout
         in_px = None
     if in_px is not None and in_px != int(params["tile_px"]):
         raise UserError(f"{model_path}: model input is {in_px} px but params.json says tile_px {params['tile_px']}")

@@ -29,17 +29,6 @@ def parse_record(record: tf.Tensor, tile_px: int) -> dict:
     return {"image": image, "slide": f["slide"], "loc_x": f["loc_x"], "loc_y": f["loc_y"]}
 
 
-def tile_size(path: Path) -> int:
-    """Side length in px of the first tile of a TFRecord (for checking against tile_px)."""
-    for record in tf_records(path).take(1):
-        f = tf.io.parse_single_example(record, _FEATURES)
-        shape = tf.io.decode_image(f["image_raw"], channels=3, expand_animations=False).shape
-        if shape[0] != shape[1]:
-            raise UserError(f"{path}: tiles are not square ({shape[1]}x{shape[0]})")
-        return int(shape[0])
-    raise UserError(f"{path}: no tiles")
-
-
 def count_tiles(paths: list[Path]) -> dict[str, int]:
     """Tiles per TFRecord (by slide name): from manifest.json ({file: {'total': n}}) where listed, else counted."""
     counts = {}

@@ -28,10 +28,24 @@ _XYZ_TO_RGB = [[3.24048134, -1.53715152, -0.49853633],
 _D65 = [0.95047, 1.0, 1.08883]
 
 
+def _matvec(matrix: list, v: tf.Tensor) -> tf.Tensor:
+    """matrix [3,3] times each colour v [..., 3] (one matmul; tf.linalg.matvec broadcasts a 3x3 product per pixel)."""
+    return tf.tensordot(v, tf.constant(np.array(matrix, np.float32).T, v.dtype), 1)
+
+
+def srgb_to_linear(rgb: tf.Tensor) -> tf.Tensor:
+    """sRGB in [0,1] -> linear RGB (the sRGB transfer function)."""
+    return tf.where(rgb > 0.04045, tf.pow((rgb + 0.055) / 1.055, 2.4), rgb / 12.92)
+
+
 def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
     """sRGB in [0,1] (..., 3) -> CIE LAB (..., 3), D65 white."""
-    lin = tf.where(rgb > 0.04045, tf.pow((rgb + 0.055) / 1.055, 2.4), rgb / 12.92)
-    xyz = tf.linalg.matvec(tf.constant(_RGB_TO_XYZ, rgb.dtype), lin) / tf.constant(_D65, rgb.dtype)
+    return linear_to_lab(srgb_to_linear(rgb))
+
+
+def linear_to_lab(lin: tf.Tensor) -> tf.Tensor:
+    """Linear RGB (..., 3) -> CIE LAB (..., 3), D65 white."""
+    xyz = _matvec(_RGB_TO_XYZ, lin) / tf.constant(_D65, lin.dtype)
     f = tf.where(xyz > 0.008856, tf.pow(tf.maximum(xyz, 1e-12), 1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
     fx, fy, fz = tf.unstack(f, axis=-1)
     return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
@@ -43,20 +57,26 @@ def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
     fy = (L + 16.0) / 116.0
     f = tf.stack([a / 500.0 + fy, fy, tf.maximum(fy - b / 200.0, 0.0)], axis=-1)
     xyz = tf.where(f > 0.2068966, f ** 3, (f - 16.0 / 116.0) / 7.787) * tf.constant(_D65, lab.dtype)
-    lin = tf.linalg.matvec(tf.constant(_XYZ_TO_RGB, lab.dtype), xyz)
+    lin = _matvec(_XYZ_TO_RGB, xyz)
     rgb = tf.where(lin > 0.0031308, 1.055 * tf.pow(tf.maximum(lin, 1e-12), 1.0 / 2.4) - 0.055, 12.92 * lin)
     return tf.clip_by_value(rgb, 0.0, 1.0)
 
 
+def uint8_to_lab(images: tf.Tensor) -> tf.Tensor:
+    """uint8 sRGB [..., 3] -> CIE LAB float32; the transfer function is a 256-entry table lookup."""
+    table = srgb_to_linear(tf.range(256, dtype=tf.float32) / 255.0)
+    return linear_to_lab(tf.gather(table, tf.cast(images, tf.int32)))
+
+
 def lab_mean_std(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Per-image, per-channel LAB mean and population std of uint8 images [N,H,W,3] -> ([N,3], [N,3])."""
-    lab = rgb_to_lab(tf.cast(images, tf.float32) / 255.0)
+    lab = uint8_to_lab(images)
     return tf.reduce_mean(lab, axis=[1, 2]), tf.math.reduce_std(lab, axis=[1, 2])
 
 
 def reinhard_fast(images: tf.Tensor, target_means, target_stds) -> tf.Tensor:
     """Reinhard-fast normalisation of uint8 images [N,H,W,3] to the LAB targets -> uint8 [N,H,W,3]."""
-    lab = rgb_to_lab(tf.cast(images, tf.float32) / 255.0)
+    lab = uint8_to_lab(images)
     mean = tf.reduce_mean(lab, axis=[1, 2], keepdims=True)                     # [N,1,1,3]
     std = tf.math.reduce_std(lab, axis=[1, 2], keepdims=True)
     std = tf.where(std > 0, std, tf.ones_like(std))                            # flat channel: keep I - mean = 0

@@ -21,12 +21,13 @@ from synthhist.classifier.hparams import complete_hp, model_type_of
 from synthhist.classifier.metrics import evaluate
 from synthhist.classifier.model import build_model, compile_model
 from synthhist.classifier.batchnorm import recalibrate_batchnorm
-from synthhist.classifier.pipeline import balance_weights, count_tiles, eval_dataset, tile_size, train_dataset
+from synthhist.classifier.pipeline import balance_weights, count_tiles, eval_dataset, train_dataset
 from synthhist.classifier.preprocess import check_augment, norm_fit_for
-from synthhist.classifier.splits import get_splits, patients_table
+from synthhist.classifier.splits import K_FOLD_STRATEGIES, VALIDATION_STRATEGIES, get_splits, patients_table, tcga_site
 from synthhist.cli import setup_logging
 from synthhist.errors import UserError
 from synthhist.fileio import atomic_open, atomic_write_json, next_run_dir
+from synthhist.wsi.dataset import tile_px_of
 from synthhist.wsi.labels import outcome_labels, read_annotations
 
 log = logging.getLogger("synthhist")
@@ -36,7 +37,8 @@ RECALIBRATE_BATCHES = 16  # random-init base: BatchNorm statistics from this man
 
 @dataclass
 class Data:
-    """Labelled slides with tiles: labels, patients, TFRecord paths, tile counts."""
+    """Labelled slides with tiles: labels, patients, TFRecord paths, tile counts, sites (annotations' `site`
+    column, else the TCGA tissue source site of the slide or patient name; None when neither)."""
 
     slides: list[str]
     labels: dict[str, int | float]
@@ -44,6 +46,7 @@ class Data:
     patient: dict[str, str]
     tfrecords: dict[str, Path]
     tiles: dict[str, int]
+    site: dict[str, str | None]
 
 
 def training_options(exp, overrides: dict) -> dict:
@@ -52,8 +55,9 @@ def training_options(exp, overrides: dict) -> dict:
             "weights": "imagenet"}
     opts.update(exp.train_kwargs)
     opts.update({k: v for k, v in overrides.items() if v is not None and k in opts})
-    if opts["val_strategy"] not in ("k-fold", "fixed", "none"):
-        raise UserError(f"validation strategy {opts['val_strategy']!r} is not supported (use k-fold, fixed or none)")
+    if opts["val_strategy"] not in VALIDATION_STRATEGIES:
+        raise UserError(f"validation strategy {opts['val_strategy']!r} is not supported (use one of "
+                        f"{', '.join(VALIDATION_STRATEGIES)})")
     if isinstance(opts["val_k"], int):
         opts["val_k"] = [opts["val_k"]]
     return opts
@@ -71,7 +75,7 @@ def load_data(project, exp, model_type: str) -> Data:
     if not slides:
         raise UserError(f"none of the {len(tfrecords)} TFRecords in {project.tfrecord_dir} holds tiles of a slide "
                         f"with a '{exp.outcome}' label")
-    px = tile_size(tfrecords[slides[0]])
+    px = tile_px_of(tfrecords[slides[0]])
     if px != exp.tile_px:
         raise UserError(f"tiles in {project.tfrecord_dir} are {px} px but the experiment wants tile_px {exp.tile_px}")
     if model_type == "categorical":
@@ -80,8 +84,12 @@ def load_data(project, exp, model_type: str) -> Data:
             raise UserError(f"outcome '{exp.outcome}' has a single class ({class_names[present[0]]!r}) among the "
                             f"{len(slides)} slides with tiles; a classifier needs at least 2")
     patient = dict(zip(df["slide"], df["patient"]))
-    return Data(slides, {s: labels[s] for s in slides}, class_names, {s: patient[s] or s for s in slides},
-                tfrecords, {s: tiles[s] for s in slides})
+    patient = {s: patient[s] or s for s in slides}
+    listed = dict(zip(df["slide"], df["site"])) if "site" in df.columns else {}
+    site = {s: str(listed[s]) if isinstance(listed.get(s), str) and listed[s] else tcga_site(s) or tcga_site(patient[s])
+            for s in slides}
+    return Data(slides, {s: labels[s] for s in slides}, class_names, patient, tfrecords, {s: tiles[s] for s in slides},
+                site)
 
 
 def _git_commit() -> str | None:
@@ -97,7 +105,7 @@ def make_params(project, exp, hp: dict, opts: dict, data: Data, model_type: str,
                 norm_fit: dict | None) -> dict:
     """params.json content, with every key slideflow 1.3.2 writes (spec 4.7)."""
     return {
-        "slideflow_version": PARAMS_FORMAT, "synthhist_version": "0.1.0", "project": exp.name,
+        "slideflow_version": PARAMS_FORMAT, "synthhist_version": synthhist.__version__, "project": exp.name,
         "backend": "tensorflow", "git_commit": _git_commit(),
         "model_name": run_dir.name.split("-", 1)[1], "full_model_name": run_dir.name, "stage": "training",
         "img_format": exp.tile_kwargs.get("img_format", "png"), "tile_px": exp.tile_px, "tile_um": exp.tile_um,
@@ -106,8 +114,8 @@ def make_params(project, exp, hp: dict, opts: dict, data: Data, model_type: str,
         "outcome_labels": {str(i): n for i, n in enumerate(data.class_names)},
         "dataset_config": str(getattr(project, "settings", project.root)), "sources": [exp.name],
         "annotations": str(project.annotations), "validation_strategy": opts["val_strategy"],
-        "validation_fraction": opts["val_fraction"] if opts["val_strategy"] == "fixed" else None,
-        "validation_k_fold": opts["val_k_fold"] if opts["val_strategy"] == "k-fold" else None,
+        "validation_fraction": opts["val_fraction"] if opts["val_strategy"] in ("fixed", "bootstrap") else None,
+        "validation_k_fold": opts["val_k_fold"] if opts["val_strategy"] in K_FOLD_STRATEGIES else None,
         "k_fold_i": k, "filters": None, "hp": hp,
         "training_kwargs": {k_: opts[k_] for k_ in ("val_strategy", "val_k_fold", "val_k", "val_fraction", "seed", "weights")},
         "norm_fit": norm_fit,
@@ -220,7 +228,7 @@ def _finished(models_dir: Path, model_name: str, params: dict) -> Path | None:
     return None
 
 
-def train_fold(project, exp, hp: dict, opts: dict, data: Data, model_type: str, norm_fit: dict | None,
+def train_fold(project, exp, hp: dict, *, opts: dict, data: Data, model_type: str, norm_fit: dict | None,
                val_slides: list[str], k: int | None) -> Path:
     """Train one model (one fold); returns its run folder."""
     models_dir = Path(project.models_dir)
@@ -294,15 +302,17 @@ def train_from_experiment(project, exp, **overrides) -> list[Path]:
     model_type = model_type_of(hp)
     data = load_data(project, exp, model_type)
     norm_fit = norm_fit_for(hp["normalizer"], hp["normalizer_source"])
-    patients = patients_table(data.patient, data.labels)
+    patients = patients_table(data.patient, data.labels,
+                              data.site if opts["val_strategy"] == "k-fold-preserved-site" else None)
     folds = get_splits(Path(project.root) / "splits.json", patients, opts["val_strategy"], int(opts["val_k_fold"]),
                        float(opts["val_fraction"]), model_type == "categorical", int(opts["seed"]))
+    fold = dict(opts=opts, data=data, model_type=model_type, norm_fit=norm_fit)
     if opts["val_strategy"] == "none":
-        return [train_fold(project, exp, hp, opts, data, model_type, norm_fit, [], None)]
-    ks = list(range(1, len(folds) + 1)) if opts["val_strategy"] == "k-fold" else [None]
+        return [train_fold(project, exp, hp, **fold, val_slides=[], k=None)]
+    ks = list(range(1, len(folds) + 1)) if opts["val_strategy"] in K_FOLD_STRATEGIES else [None]
     if opts["val_k"]:
         bad = [k for k in opts["val_k"] if k not in ks]
-        if bad or opts["val_strategy"] != "k-fold":
+        if bad or opts["val_strategy"] not in K_FOLD_STRATEGIES:
             raise UserError(f"val_k {opts['val_k']}: choose folds among {ks} (k-fold only)")
         ks = list(opts["val_k"])
-    return [train_fold(project, exp, hp, opts, data, model_type, norm_fit, folds[(k or 1) - 1], k) for k in ks]
+    return [train_fold(project, exp, hp, **fold, val_slides=folds[(k or 1) - 1], k=k) for k in ks]

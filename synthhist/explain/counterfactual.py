@@ -182,7 +182,8 @@ def projection_concordance(out: Path, projected: str | Path, opts) -> pd.DataFra
     network, classifier = resolve_models(opts.network, opts.classifier)
     dev = resolve_device(opts.device)
     net, start, end = load_gan(network, opts.start, opts.end, dev)
-    clf, bridge = load_bridge(net, classifier, opts.gan_px, opts.gan_um, verbose=opts.verbose)
+    clf, bridge = load_bridge(net, classifier, opts.gan_px, opts.gan_um, verbose=opts.verbose,
+                              trust=opts.trust_classifier)
     idx, th = default_outcome(clf, opts.outcome_idx, (opts.thresh_low, opts.thresh_mid, opts.thresh_high))
     noise_mode, batch = opts.noise_mode, opts.batch
     paths = find_projections(projected)

@@ -49,13 +49,14 @@ def load_gan(network: str, start: int | str, end: int | str, device: torch.devic
     return net, start, end
 
 
-def load_bridge(net, classifier: str, gan_px: int | None, gan_um: float | None, verbose: bool = False):
-    """load_classifier(classifier) and the Bridge from the GAN's tile to the classifier's: (clf, bridge)."""
+def load_bridge(net, classifier: str, gan_px: int | None, gan_um: float | None, verbose: bool = False, *,
+                trust: bool = False):
+    """load_classifier(classifier, trust=trust) and the Bridge from the GAN's tile to the classifier's: (clf, bridge)."""
     px, um = gan_tile(net, gan_px, gan_um)  # checked before TensorFlow is imported
     import_tensorflow(verbose)
     from synthhist.classifier import load_classifier
 
-    clf = load_classifier(classifier)
+    clf = load_classifier(classifier, trust=trust)
     bridge = Bridge.for_classifier(px, um, clf)
     log.info(f"classifier {clf.model_type}, {clf.tile_px} px / {clf.tile_um:g} um; GAN tile {px} px / {um:g} um "
              f"-> centre crop {um:g} -> {clf.tile_um:g} um, resize to {clf.tile_px} px")

@@ -11,6 +11,7 @@ import click
 import pandas as pd
 import torch
 
+from synthhist.classifier.options import trust_classifier_option
 from synthhist.device import resolve_device
 from synthhist.errors import UserError
 from synthhist.explain.bridge import Bridge
@@ -40,6 +41,7 @@ class SearchOptions:
     gan_um: float | None = None
     gan_px: int | None = None
     verbose: bool = False
+    trust_classifier: bool = False
 
     @classmethod
     def pop_from(cls, kwargs: dict) -> "SearchOptions":
@@ -78,6 +80,7 @@ def search_options(f):
         click.option("--gan-um", type=float, default=None, help="GAN tile size in microns [default: network metadata]"),
         click.option("--gan-px", type=int, default=None, help="GAN tile size in pixels [default: network metadata]"),
         click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages too"),
+        trust_classifier_option,
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -106,7 +109,8 @@ def concordance_search(out: Path, opts: SearchOptions, log: logging.Logger) -> S
     network, classifier = resolve_models(opts.network, opts.classifier)  # before anything slow is loaded
     dev = resolve_device(opts.device)
     net, start, end = load_gan(network, opts.start, opts.end, dev)
-    clf, bridge = load_bridge(net, classifier, opts.gan_px, opts.gan_um, verbose=opts.verbose)
+    clf, bridge = load_bridge(net, classifier, opts.gan_px, opts.gan_um, verbose=opts.verbose,
+                              trust=opts.trust_classifier)
     idx, th = default_outcome(clf, opts.outcome_idx, (opts.thresh_low, opts.thresh_mid, opts.thresh_high))
     batch = default_batch(opts.batch, dev)
     log.info(f"outcome_idx {idx}; thresholds low {th[0]:g}, mid {th[1]:g}, high {th[2]:g}; batch {batch}; device {dev}")
