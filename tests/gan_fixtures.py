@@ -1,6 +1,6 @@
 """Test helpers: golden networks as our modules, in the native format, and as reference-format pickles.
 
-`write_reference_pickle` writes the byte structure NVIDIA's `torch_utils.persistence` produces (spec 3.2):
+`write_reference_pickle` writes the byte structure NVIDIA's `torch_utils.persistence` produces (docs/stylegan2.md §3.2):
 every module is a `<prefix>torch_utils.persistence._reconstruct_persistent_obj(meta)` call whose meta holds
 `module_src`, `class_name` and the module's `__dict__`. Globals are written by name, never imported, so the
 pickle can name modules that do not exist here; its module_src fails loudly if anyone executes it.
@@ -232,7 +232,7 @@ class _Builder:
         mapping = self.mapping(t["mapping"], dict(z_dim=kw["z_dim"], c_dim=kw["c_dim"], w_dim=kw["w_dim"], num_ws=num_ws),
                                w_avg_beta=0.998 if self.variant == "nv3" else 0.995)
         common = {k: kw[k] for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")}
-        if self.variant == "nv3":  # observed NV3 init_kwargs: no num_fp16_res / conv_clamp (spec 3.2)
+        if self.variant == "nv3":  # observed NV3 init_kwargs: no num_fp16_res / conv_clamp (docs/stylegan2.md §3.2)
             init = dict(common, mapping_kwargs=EasyDict(kw["mapping_kwargs"]), channel_base=kw["channel_base"],
                         channel_max=kw["channel_max"], fused_modconv_default="inference_only")
         else:  # ADA nests them under synthesis_kwargs

@@ -23,7 +23,7 @@ WHITE = np.array([0.95047, 1.0, 1.08883])
 
 
 def np_reinhard_fast(img: np.ndarray, target_means, target_stds) -> np.ndarray:
-    """Spec 4.4, written out in float64 numpy."""
+    """docs/slideflow.md §4.4, written out in float64 numpy."""
     c = img.astype(np.float64) / 255
     lin = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
     t = (lin @ M.T) / WHITE

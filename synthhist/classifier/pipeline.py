@@ -1,4 +1,4 @@
-"""tf.data input pipeline for classifier training from slideflow-format TFRecords (spec 4.3, 4.5):
+"""tf.data input pipeline for classifier training from slideflow-format TFRecords (docs/slideflow.md §4.3, §4.5):
 per-slide repeated readers mixed by sampling weights -> decode -> normalise -> augment -> standardise -> batch."""
 
 from __future__ import annotations

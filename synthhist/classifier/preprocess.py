@@ -1,5 +1,5 @@
 """Classifier input preprocessing in TensorFlow: Reinhard-fast stain normalisation, xyrjb augmentation,
-per-image standardisation (slideflow 1.3.2 behaviour, spec 4.3-4.4). Everything is tf.data friendly."""
+per-image standardisation (slideflow 1.3.2 behaviour, docs/slideflow.md §4.3-§4.4). Everything is tf.data friendly."""
 
 from __future__ import annotations
 

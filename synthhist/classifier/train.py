@@ -1,4 +1,4 @@
-"""Classifier training from an experiment config (slideflow 1.3.2 P.train behaviour, spec 4): labels, patient
+"""Classifier training from an experiment config (slideflow 1.3.2 P.train behaviour, docs/slideflow.md §4): labels, patient
 splits, one model per fold in models/NNNNN-<outcome>-HP0[-kfold<k>]/ with params.json, metrics and predictions."""
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _git_commit() -> str | None:
 
 def make_params(project, exp, hp: dict, opts: dict, data: Data, model_type: str, run_dir: Path, k: int | None,
                 norm_fit: dict | None) -> dict:
-    """params.json content, with every key slideflow 1.3.2 writes (spec 4.7)."""
+    """params.json content, with every key slideflow 1.3.2 writes (docs/slideflow.md §4.7)."""
     return {
         "slideflow_version": PARAMS_FORMAT, "synthhist_version": synthhist.__version__, "project": exp.name,
         "backend": "tensorflow", "git_commit": _git_commit(),

@@ -1,4 +1,4 @@
-"""GAN images -> classifier predictions (spec slideflow-pipeline.md 6.2), batched and pipelined.
+"""GAN images -> classifier predictions (docs/slideflow.md §6.2), batched and pipelined.
 
 Per batch: generator output [N, 3, R, R] float -> synthhist.images.to_uint8 -> centre crop from the GAN's
 tile_um to the classifier's tile_um -> antialiased bicubic resize to the classifier's tile_px -> uint8

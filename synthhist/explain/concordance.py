@@ -1,4 +1,4 @@
-"""Concordance search (spec slideflow-pipeline.md 6.3): does the classifier follow the GAN's class change?
+"""Concordance search (docs/slideflow.md §6.3): does the classifier follow the GAN's class change?
 
 For each seed the classifier predicts the image of the start class and of the end class; with thresholds
 (low, mid, high) and strict inequalities:

@@ -1,7 +1,7 @@
 """Blend sequences for one seed: frames from class (or layer) blending, optionally with predictions per frame.
 
-Frame i of `steps` uses t_i = i/(steps-1): class blending e(t) = (1-t)*e_start + t*e_end (spec 4.2), or,
-with `layers`, layer blending of those ws indices with f = t (spec 4.3). Frames are uint8 by the project's
+Frame i of `steps` uses t_i = i/(steps-1): class blending e(t) = (1-t)*e_start + t*e_end (docs/stylegan2.md §4.2), or,
+with `layers`, layer blending of those ws indices with f = t (docs/stylegan2.md §4.3). Frames are uint8 by the project's
 one conversion (synthhist.images.to_uint8), so frame 0 equals generate.py's image of the start class.
 """
 

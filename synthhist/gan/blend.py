@@ -1,4 +1,4 @@
-"""Class blending and layer blending of a class-conditional generator (spec stylegan2.md 4.2, 4.3).
+"""Class blending and layer blending of a class-conditional generator (docs/stylegan2.md §4.2, §4.3).
 
 Class blending mixes the label embeddings before the mapping network:
     e(t) = (1-t)*embed(onehot(start)) + t*embed(onehot(end))

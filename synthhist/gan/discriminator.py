@@ -1,4 +1,4 @@
-"""'resnet' discriminator with minibatch-stddev epilogue and projection conditioning (spec 2.4)."""
+"""'resnet' discriminator with minibatch-stddev epilogue and projection conditioning (docs/stylegan2.md §2.4)."""
 
 from __future__ import annotations
 

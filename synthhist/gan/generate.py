@@ -1,4 +1,4 @@
-"""Generate images for a list of seeds, as the reference generate scripts do (spec 5.1, 5.2)."""
+"""Generate images for a list of seeds, as the reference generate scripts do (docs/stylegan2.md §5.1, §5.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Generator = mapping network + synthesis network (spec 1.1)."""
+"""Generator = mapping network + synthesis network (docs/stylegan2.md §1.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Equalized-learning-rate layers: FullyConnectedLayer and Conv2dLayer (spec 1.2)."""
+"""Equalized-learning-rate layers: FullyConnectedLayer and Conv2dLayer (docs/stylegan2.md §1.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mapping network z (+ label embedding) -> w, with w_avg tracking and truncation (spec 1.3)."""
+"""Mapping network z (+ label embedding) -> w, with w_avg tracking and truncation (docs/stylegan2.md §1.3)."""
 
 from __future__ import annotations
 

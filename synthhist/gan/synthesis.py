@@ -1,4 +1,4 @@
-"""Synthesis network: modulated conv layers, ToRGB, 'skip' blocks and the ws split (spec 1.4, 1.5)."""
+"""Synthesis network: modulated conv layers, ToRGB, 'skip' blocks and the ws split (docs/stylegan2.md §1.4, §1.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pixel-level tile filters: whitespace and grayspace (spec 2.5)."""
+"""Pixel-level tile filters: whitespace and grayspace (docs/slideflow.md §2.5)."""
 
 from __future__ import annotations
 

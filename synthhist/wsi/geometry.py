@@ -1,4 +1,4 @@
-"""Tile geometry: microns -> pyramid level, extraction size and the grid of tiles (spec 2.2)."""
+"""Tile geometry: microns -> pyramid level, extraction size and the grid of tiles (docs/slideflow.md §2.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Regions of interest: slideflow/QuPath ROI CSVs and point-in-polygon tests (spec 2.3)."""
+"""Regions of interest: slideflow/QuPath ROI CSVs and point-in-polygon tests (docs/slideflow.md §2.3)."""
 
 from __future__ import annotations
 
