@@ -4,7 +4,6 @@ import base64
 import io
 import time
 
-import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from testkit import ROOT
-from test_workbench_browser import CHROMIUM, CHROMIUM_ARGS, small_classifier, wait_for
+from test_workbench_browser import CHROMIUM, CHROMIUM_ARGS, wait_for, workbench_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed")]
@@ -20,22 +16,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
 @pytest.fixture
 def server(tmp_path):
     """workbench.py with a golden 32-px network, a small classifier and a results folder; yields the printed URL."""
-    from gan_fixtures import write_native
-
-    write_native("g32_cond2", tmp_path / "g32", tile_px=32, tile_um=64.0)
-    clf = small_classifier(tmp_path / "clf")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "workbench.py"), "--network", str(tmp_path / "g32"),
-                             "--classifier", str(clf), "--port", "0", "--device", "cpu", "--data-dir", str(tmp_path),
-                             "--token", "teach-test-token", "--results-dir", str(tmp_path / "results")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("Workbench running at http://127.0.0.1:"), line + proc.stderr.read()
-        yield line.split(" at ", 1)[1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with workbench_server(tmp_path, "teach-test-token", "--results-dir", str(tmp_path / "results")) as url:
+        yield url
 
 
 def test_learner_takes_a_quiz(server, tmp_path):

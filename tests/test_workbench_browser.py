@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,9 @@ def small_classifier(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def server(tmp_path):
-    """workbench.py on a free port with a golden 32-px network and a small classifier; yields the URL."""
+@contextmanager
+def workbench_server(tmp_path: Path, token: str, *extra: str):
+    """workbench.py on a free port with a golden 32-px network and a small classifier; yields the printed URL."""
     from gan_fixtures import write_native
 
     write_native("g32_cond2", tmp_path / "g32", tile_px=32, tile_um=64.0)
@@ -50,7 +51,7 @@ def server(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1")
     proc = subprocess.Popen([sys.executable, str(ROOT / "workbench.py"), "--network", str(tmp_path / "g32"),
                              "--classifier", str(clf), "--port", "0", "--device", "cpu", "--data-dir", str(tmp_path),
-                             "--token", "browser-test-token"],
+                             "--token", token, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -59,6 +60,12 @@ def server(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path):
+    with workbench_server(tmp_path, "browser-test-token") as url:
+        yield url
 
 
 def wait_for(page, expression: str, arg=None, timeout_s: float = 120.0) -> None:
