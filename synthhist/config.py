@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthhist.classifier.hparams import DEFAULT_HP, HP_TABLE, NONE, NUM, VALIDATION_STRATEGIES
+from synthhist.classifier.hparams import DEFAULT_HP, HP_TABLE, NONE, NUM
+from synthhist.classifier.splits import VALIDATION_STRATEGIES
 from synthhist.errors import UserError
 
 log = logging.getLogger("synthhist")

@@ -223,7 +223,7 @@ def test_map_depth_is_the_mapping_depth(tmp_path, gan_cfg):
 
 
 def test_validation_strategies_come_from_one_table(tmp_path, clf_cfg):
-    from synthhist.classifier.hparams import VALIDATION_STRATEGIES
+    from synthhist.classifier.splits import VALIDATION_STRATEGIES
     for strategy in VALIDATION_STRATEGIES:
         assert _load(tmp_path, _set(clf_cfg, "train_kwargs.val_strategy", strategy)).train_kwargs["val_strategy"] == strategy
 

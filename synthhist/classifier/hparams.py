@@ -22,8 +22,6 @@ HP_TABLE = {
     "normalizer_source": (None, (str, NONE)), "include_top": (False, bool), "drop_images": (False, bool),
 }
 DEFAULT_HP = {k: default for k, (default, _) in HP_TABLE.items()}
-# Validation strategies of slideflow's training call (train_kwargs.val_strategy).
-VALIDATION_STRATEGIES = ("k-fold", "k-fold-preserved-site", "bootstrap", "fixed", "none")
 CATEGORICAL_LOSSES = ("sparse_categorical_crossentropy",)
 LINEAR_LOSSES = ("mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
                  "mean_squared_logarithmic_error", "squared_hinge", "hinge", "logcosh")
