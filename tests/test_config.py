@@ -217,7 +217,7 @@ def test_map_depth_is_the_mapping_depth(tmp_path, gan_cfg):
     e = _load(tmp_path, _set(gan_cfg, "gan_kwargs.map_depth", 2))
     assert e.gan_kwargs["map_depth"] == 2
     from synthhist.gan.train.options import resolve_options
-    assert resolve_options(e.gan_kwargs, e.tile_px, {}).map == 2
+    assert resolve_options(e.gan_kwargs, e.tile_px, {}).map_layers == 2
     with pytest.raises(UserError, match="map and gan_kwargs.map_depth are the same setting"):
         _load(tmp_path, _set(_set(gan_cfg, "gan_kwargs.map_depth", 2), "gan_kwargs.map", 8))
 
