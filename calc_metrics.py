@@ -2,10 +2,10 @@
 
 import click
 
-from synthhist.cli import run
+from synthhist.cli import command, run
 
 
-@click.command()
+@command()
 @click.option("--network", "network", default=None, metavar="REF",
               help="Network: .pkl, native folder/.json, hf:owner/repo[/file] or demo [default: demo].")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),

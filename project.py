@@ -2,10 +2,10 @@
 
 import click
 
-from synthhist.cli import run, setup_logging
+from synthhist.cli import command, run, setup_logging
 
 
-@click.command()
+@command()
 @click.option("--network", default=None, metavar="REF",
               help="GAN: .pkl, native model folder, hf:owner/repo or demo [default: demo]")
 @click.option("--target", default=None, type=click.Path(dir_okay=False), help="Target tile: PNG or JPEG")

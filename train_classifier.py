@@ -2,11 +2,11 @@
 
 import click
 
-from synthhist.cli import run
+from synthhist.cli import command, run
 from synthhist.wsi.cli_options import prepare_from_options, project_options
 
 
-@click.command()
+@command()
 @project_options
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Train this many epochs (default: hp epochs).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Tiles per batch (default: hp batch_size).")

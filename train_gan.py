@@ -5,12 +5,12 @@ One process: `python train_gan.py --exp ...`; several (GPUs or CPU processes): `
 
 import click
 
-from synthhist.cli import run
+from synthhist.cli import command, run
 from synthhist.gan.train.options import training_options
 from synthhist.wsi.cli_options import prepare_from_options, project_options
 
 
-@click.command()
+@command()
 @project_options
 @training_options
 @click.option("--metrics-classifier", default=None, help="Classifier for --metrics fd_clf (folder, hf:owner/repo, demo)")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from synthhist.cli import run
+from synthhist.cli import command, run
 
 
-@click.command()
+@command()
 @click.option("--network", help="GAN to load at start: .pkl, native network folder or .json, hf:owner/repo, demo "
                                 "[default: demo].")
 @click.option("--classifier", help="Classifier to load at start: model folder with params.json, hf:owner/repo, demo "
