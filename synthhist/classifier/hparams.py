@@ -1,4 +1,4 @@
-"""Classifier hyperparameters: slideflow 1.3.2 ModelParams defaults, completion and validation (docs/slideflow.md §4.1)."""
+"""Classifier hyperparameters: slideflow 1.3.2 ModelParams defaults, completion, validation (docs/slideflow.md §4.1)."""
 
 from __future__ import annotations
 

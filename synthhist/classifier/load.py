@@ -103,7 +103,7 @@ class Classifier:
 
 
 def read_params(model_path: Path) -> dict:
-    """params.json of a model (in its folder, else the parent folder), legacy keys converted (docs/slideflow.md §4.7)."""
+    """params.json of a model (in its folder, else the parent), legacy keys converted (docs/slideflow.md §4.7)."""
     folder = model_path if model_path.is_dir() else model_path.parent
     for candidate in (folder / "params.json", folder.parent / "params.json"):
         if candidate.is_file():

@@ -1,5 +1,5 @@
-"""The paper's classifier network (slideflow 1.3.2 layout, docs/slideflow.md §4.2): a keras.applications base without top,
-post_convolution, dropout, hidden Dense+BN+Dropout blocks, and a softmax (categorical) or linear output."""
+"""The paper's classifier network (slideflow 1.3.2 layout, docs/slideflow.md §4.2): a keras.applications base
+without top, post_convolution, dropout, hidden Dense+BN+Dropout blocks, and a softmax (categorical) or linear output."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _regularise_base(base: keras.Model, l1: float, l2: float) -> None:
 
 
 def build_model(hp: dict, tile_px: int, n_out: int, model_type: str, weights: str | None = "imagenet") -> keras.Model:
-    """Network of docs/slideflow.md §4.2 for completed hp: input 'tile_image' [N,px,px,3] float -> [N, n_out] float32."""
+    """Network of docs/slideflow.md §4.2 for completed hp: 'tile_image' [N,px,px,3] float -> [N, n_out] float32."""
     base = base_network(hp["model"], tile_px, hp["pooling"], weights)
     if hp["l1"] or hp["l2"]:
         _regularise_base(base, hp["l1"], hp["l2"])

@@ -1,5 +1,5 @@
-"""Classifier training from an experiment config (slideflow 1.3.2 P.train behaviour, docs/slideflow.md §4): labels, patient
-splits, one model per fold in models/NNNNN-<outcome>-HP0[-kfold<k>]/ with params.json, metrics and predictions."""
+"""Classifier training from an experiment config (slideflow 1.3.2 P.train behaviour, docs/slideflow.md §4): labels,
+patient splits, one model per fold in models/NNNNN-<outcome>-HP0[-kfold<k>]/ with params.json, metrics and predictions."""
 
 from __future__ import annotations
 

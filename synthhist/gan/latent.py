@@ -35,6 +35,6 @@ def onehot(class_idx: int | None, c_dim: int, n: int = 1, device: torch.device |
 
 
 def soft_label(start: int, end: int, t: float | torch.Tensor, c_dim: int, device="cpu") -> torch.Tensor:
-    """Class-blend label (1-t)*onehot(start) + t*onehot(end): [len(t), c_dim] (embedding blending, docs/stylegan2.md §4.2)."""
+    """Class-blend label (1-t)*onehot(start) + t*onehot(end): [len(t), c_dim] (docs/stylegan2.md §4.2)."""
     t = torch.as_tensor(t, dtype=torch.float32, device=device).reshape(-1, 1)
     return (1 - t) * onehot(start, c_dim, 1, device) + t * onehot(end, c_dim, 1, device)

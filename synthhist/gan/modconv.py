@@ -19,8 +19,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     """gain * conv(x, W * s[n,i] * d[n,o]): x [N,I,H,W] (fp32/16/bf16), weight [O,I,k,k], styles [N,I] fp32.
 
     Styles, weights and demodulation are computed in fp32; the convolution runs in x.dtype. `up=2` uses the
-    transposed conv + blur of docs/stylegan2.md §1.2. fused: one grouped conv with per-sample weights; otherwise the shared
-    weight with the input scaled by s and the output by d (same math).
+    transposed conv + blur of docs/stylegan2.md §1.2. fused: one grouped conv with per-sample weights; otherwise
+    the shared weight with the input scaled by s and the output by d (same math).
     """
     N, I, H, W = x.shape
     O, _, kh, kw = weight.shape

@@ -1,4 +1,5 @@
-"""Primitive operators of StyleGAN2 (docs/stylegan2.md §1.2): 2nd-moment norm, bias+activation, FIR resampling, resampling convs.
+"""Primitive operators of StyleGAN2 (docs/stylegan2.md §1.2): 2nd-moment norm, bias+activation, FIR resampling,
+resampling convs.
 
 All FIR operators take the [4,4] `resample_filter` buffer F = a (x) a (a = [1,3,3,1]/8) and apply it
 separably with the 1-D taps a (row/column sums of F), which is exact for the rank-1 filters of the reference.
@@ -84,7 +85,7 @@ def conv2d_up2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, groups: int = 
 
 
 def conv2d_down2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Conv with down=2 (docs/stylegan2.md §1.2): k=3: pad-2 blur then stride-2 conv; k=1: downsample2d then 1x1 conv."""
+    """Conv with down=2 (docs/stylegan2.md §1.2): k=3: pad-2 blur, stride-2 conv; k=1: downsample2d, 1x1 conv."""
     if w.shape[-1] == 1:
         return F.conv2d(downsample2d(x, f), w)
     return F.conv2d(blur(x, f, pad=2), w, stride=2)
