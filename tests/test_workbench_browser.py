@@ -124,7 +124,7 @@ def test_page_end_to_end(server, tmp_path):
 
 
 def test_real_tile_projection_and_counterfactual(tmp_path):
-    """Upload a PNG tile, project it (5 steps), then move the counterfactual slider: image and prediction follow."""
+    """Upload a PNG tile, project it (5 steps), move the counterfactual slider (image and prediction follow); cancel."""
     import numpy as np
     from PIL import Image
     from playwright.sync_api import sync_playwright
@@ -156,5 +156,12 @@ def test_real_tile_projection_and_counterfactual(tmp_path):
         assert page.get_attribute("#proj-cf", "src") != before
         assert "kindA" in page.text_content("#proj-prediction")
         assert page.is_disabled("#proj-cancel") and not page.is_disabled("#proj-start")
+        page.screenshot(path=str(tmp_path / "projection.png"), full_page=True)
+        page.fill("#proj-steps", "5000")
+        page.click("#proj-start")
+        wait_for(page, "() => !document.getElementById('proj-cancel').disabled")
+        page.click("#proj-cancel")
+        wait_for(page, "() => document.getElementById('proj-status').textContent.startsWith('cancelled')")
+        assert not page.is_disabled("#proj-start")
         browser.close()
     assert not errors, errors

@@ -78,7 +78,8 @@ async function projStart() {
   clearTimeout(proj.timer);
   try {
     const body = await projRequest();
-    projRunning(true);
+    proj.id = null;  // Cancel acts on the new job only once it has an id
+    $("proj-start").disabled = true;
     $("proj-status").textContent = "starting…";
     const r = await api("/api/project", { method: "POST", headers: { "Content-Type": "application/json" },
                                           body: JSON.stringify(body) });
@@ -89,6 +90,7 @@ async function projStart() {
     $("proj-t").value = "0";
     $("proj-prediction").textContent = "";
     fillEnd();
+    projRunning(true);
     projPoll(r.id);
   } catch (e) {
     projRunning(false);
@@ -143,7 +145,7 @@ async function projCounterfactual() {
       if (w.id !== proj.id) break;
       proj.shown = w;
       $("proj-cf").src = r.image;
-      $("proj-cf-caption").textContent = `counterfactual · t = ${Number(w.t).toFixed(2)} toward class ${w.end}`;
+      $("proj-cf-caption").textContent = `counterfactual · t = ${Number(w.t).toFixed(2)} toward ${w.end}: ${proj.names[w.end] ?? ""}`;
       $("proj-prediction").textContent = projPrediction(r.prediction);
     }
     projError("");
