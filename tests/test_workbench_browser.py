@@ -121,3 +121,47 @@ def test_page_end_to_end(server, tmp_path):
         browser.close()
     assert (tmp_path / "workbench.png").stat().st_size > 10_000
     assert not errors, errors
+
+
+def test_real_tile_projection_and_counterfactual(tmp_path):
+    """Upload a PNG tile, project it (5 steps), move the counterfactual slider (image and prediction follow); cancel."""
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    tile = tmp_path / "tile.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(tile)
+    errors: list[str] = []
+    with workbench_server(tmp_path, "projection-token") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        wait_for(page, "() => !document.getElementById('real-section').hidden")
+        page.set_input_files("#proj-file", str(tile))
+        page.fill("#proj-steps", "5")
+        page.click("#proj-start")
+        wait_for(page, "() => (document.getElementById('proj-recon').src || '').startsWith('data:image/png')")
+        assert page.eval_on_selector("#proj-progress", "e => [e.value, e.max]") == [5, 5]
+        assert "done · step 5/5" in page.text_content("#proj-status")
+        assert page.get_attribute("#proj-real", "src").startswith("data:image/png")
+        wait_for(page, "() => document.getElementById('proj-prediction').textContent.includes('prediction:')")
+        before = page.get_attribute("#proj-cf", "src")
+        assert before.startswith("data:image/png")
+        page.focus("#proj-t")
+        page.keyboard.press("End")  # slider to the other class
+        wait_for(page, "() => document.getElementById('proj-cf-caption').textContent.includes('t = 1.00')")
+        assert page.get_attribute("#proj-cf", "src") != before
+        assert "kindA" in page.text_content("#proj-prediction")
+        assert page.is_disabled("#proj-cancel") and not page.is_disabled("#proj-start")
+        page.screenshot(path=str(tmp_path / "projection.png"), full_page=True)
+        page.fill("#proj-steps", "5000")
+        page.click("#proj-start")
+        wait_for(page, "() => !document.getElementById('proj-cancel').disabled")
+        page.click("#proj-cancel")
+        wait_for(page, "() => document.getElementById('proj-status').textContent.startsWith('cancelled')")
+        assert not page.is_disabled("#proj-start")
+        browser.close()
+    assert not errors, errors

@@ -320,6 +320,7 @@ function applyInfo(info) {
   }
   $("class-section").hidden = !net || net.c_dim === 0;
   buildLayerBoxes(net);
+  document.dispatchEvent(new CustomEvent("workbench-info", { detail: info }));  // project.js listens
   updateModeSections();
   updateBlendLabels();
   changed(true);
