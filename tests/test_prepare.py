@@ -12,6 +12,7 @@ import types
 import pytest
 
 from fake_gdc import FakeGdc
+from testkit import ROOT
 from synthhist.config import Resource, load_experiment
 from synthhist.errors import UserError
 from synthhist.wsi.prepare import prepare_project
@@ -72,7 +73,7 @@ def write_config(tmp_path, gdc, kind="gan", tile_px=64, tile_um=128, **changes):
     if kind == "gan":
         cfg["gan_kwargs"] = {"gamma": 1.0, "batch": 4, "gpus": 1, "kimg": 1}
     else:
-        cfg["hp"] = json.loads((__import__("conftest").ROOT / "experiment/lung/lung_adeno_squam_classifier.json")
+        cfg["hp"] = json.loads((ROOT / "experiment/lung/lung_adeno_squam_classifier.json")
                                .read_text())["hp"]
     cfg.update(changes)
     path = tmp_path / f"{kind}.json"

@@ -187,5 +187,14 @@ def test_bad_options(tmp_path, script):
 def test_dry_run_and_fid_option(tmp_path, script):
     p = make_project(tmp_path)
     out = _train(script, p, "--dry-run", "--metrics", "fid50k_full")
-    assert '"gamma": 0.1' in out.stdout and "FID is unavailable" in out.stderr
+    assert '"gamma": 0.1' in out.stdout and '"metrics": "fid50k_full"' in out.stdout
     assert not any(p.gan_dir.iterdir())
+    env = {"SYNTHHIST_CACHE": str(tmp_path / "cache"),
+           "SYNTHHIST_INCEPTION_URL": "http://127.0.0.1:9/weights-inception-2015-12-05-6726825d.pth"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        out = _train(script, p, "--metrics", "fid50k_full", check=False)
+    err = out.stderr.strip().splitlines()[-1]
+    assert out.returncode == 1 and err.startswith("Error: cannot download the Inception-v3 weights") and "put it at" in err
+    assert not any(p.gan_dir.iterdir())  # refused before anything is written

@@ -55,6 +55,17 @@ def _decoded(reader: RecordReader, offset: int) -> tuple[bytes, np.ndarray] | No
         return None
 
 
+def iter_tiles(tfrecord: str | Path) -> Iterator[np.ndarray]:
+    """Decoded tiles (uint8 [H, W, 3]) of a TFRecord in file order; corrupt records are skipped and counted."""
+    reader = RecordReader(tfrecord)
+    try:
+        for offset, _ in read_index(tfrecord, strict=False):
+            if (got := _decoded(reader, offset)) is not None:
+                yield got[1]
+    finally:
+        reader.close()
+
+
 def tile_px_of(tfrecord: str | Path) -> int:
     """Tile size in pixels of the first readable record of a TFRecord; UnreadableTFRecord if there is none."""
     offsets = [o for o, _ in read_index(tfrecord, strict=False)]

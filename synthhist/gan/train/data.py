@@ -107,20 +107,19 @@ def fake_labels(ds: GanDataset, n: int, device: torch.device, generator: torch.G
 
 def grid_reals(ds: GanDataset, per_class: int, res: int) -> torch.Tensor:
     """[c_dim * per_class, 3, res, res] in [-1, 1]: the first tiles of each class, taken from its slides in turn."""
-    from synthhist.wsi.dataset import decode_tile
-    from synthhist.wsi.tfrecord import read_tfrecord
+    from synthhist.wsi.dataset import iter_tiles
 
     rows = []
     for k in range(ds.c_dim):
-        readers = [read_tfrecord(p) for p in ds.tfrecords if ds.labels[p.stem] == k]
+        readers = [iter_tiles(p) for p in ds.tfrecords if ds.labels[p.stem] == k]
         tiles: list[np.ndarray] = []
         while readers and len(tiles) < per_class:
             for r in list(readers):
-                rec = next(r, None)
-                if rec is None:
+                tile = next(r, None)
+                if tile is None:
                     readers.remove(r)
                 elif len(tiles) < per_class:
-                    tiles.append(decode_tile(rec["image_raw"]))
+                    tiles.append(tile)
         tiles += [tiles[i % len(tiles)] for i in range(per_class - len(tiles))]  # a class with few tiles repeats
         rows.append(torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2))
     img = torch.cat(rows).to(torch.float32) / 127.5 - 1

@@ -86,13 +86,13 @@ def train_from_experiment(project, exp, *, metrics_for=None, **cli_overrides) ->
         probe = _options_record(opts, exp, ds, d.world_size, Start(), project.tfrecord_dir, Path(project.root))
         start, run_dir = _start(opts, gan_dir, exp.name, probe)
         options = _options_record(opts, exp, ds, d.world_size, start, project.tfrecord_dir, Path(project.root))
-        hook = _metrics_hook(metrics_for, opts.metrics)
         _gpus_hint(exp.gan_kwargs, d.world_size)
         if opts.dry_run:
             if d.is_main:
                 print(json.dumps(options, indent=2))
                 print(f"dry run: would train in {run_dir or next_run_dir(gan_dir, exp.name)}")
             return None
+        hook = _metrics_hook(metrics_for, opts.metrics)  # checked (weights fetched) before anything is written
         ts = setup_state(opts, ds.c_dim, d, start)  # checks a resume source before anything is written
         continuing = run_dir is not None
         if d.is_main:
