@@ -26,7 +26,7 @@ import torch
 
 from synthhist.errors import UserError
 from synthhist.explain.bridge import Bridge, predict_stream
-from synthhist.explain.interpolate import blend_chunks
+from synthhist.explain.interpolate import blend_chunks, prediction_curves
 from synthhist.explain.projection import Projection, load_projection, projected_noise
 from synthhist.gan.blend import blend_steps, check_conditional, check_layers
 from synthhist.gan.latent import soft_label
@@ -112,18 +112,8 @@ def counterfactual_predictions(G, projections: dict[str, Projection], start: int
                                ) -> Iterator[tuple[str, pd.DataFrame, np.ndarray | None]]:
     """Per projection: (name, DataFrame step, t, pred0.. [steps rows], frames or None), as blend_predictions."""
     render = counterfactual_renderer(G, projections, start, end, steps, layers, noise_mode, torch.device(device))
-    preds, frames = [], []
-    for (name, i0, t), p, f in predict_stream(blend_chunks(list(projections), steps, batch), render, bridge, clf,
-                                              keep_frames=keep_frames):
-        preds.append(p)
-        frames.append(f)
-        if i0 + len(t) == steps:
-            p = np.concatenate(preds)
-            df = pd.DataFrame({"step": np.arange(steps), "t": blend_steps(steps).numpy()})
-            for k in range(p.shape[1]):
-                df[f"pred{k}"] = p[:, k]
-            yield name, df, (np.concatenate(frames) if keep_frames else None)
-            preds, frames = [], []
+    yield from prediction_curves(predict_stream(blend_chunks(list(projections), steps, batch), render, bridge, clf,
+                                                keep_frames=keep_frames), steps, keep_frames)
 
 
 def plot_curve(path: str | Path, curve: pd.DataFrame, title: str) -> None:

@@ -57,18 +57,24 @@ def blend_predictions(G, seeds: list[int], start: int, end: int, steps: int, bri
                       ) -> Iterator[tuple[int, pd.DataFrame, np.ndarray | None]]:
     """Per seed (in order): (seed, DataFrame step, t, pred0..pred{n-1} [steps rows], frames uint8 or None)."""
     render = blend_renderer(G, start, end, layers, psi, noise_mode, torch.device(device))
+    yield from prediction_curves(predict_stream(blend_chunks(seeds, steps, batch), render, bridge, clf,
+                                                timings=timings, keep_frames=keep_frames), steps, keep_frames)
+
+
+def prediction_curves(stream: Iterator, steps: int, keep_frames: bool
+                      ) -> Iterator[tuple[object, pd.DataFrame, np.ndarray | None]]:
+    """predict_stream chunks over blend_chunks -> per key (seed or name): (key, DataFrame step, t, pred0.., frames)."""
     preds: list[np.ndarray] = []
     frames: list[np.ndarray] = []
-    for (seed, i0, t), p, f in predict_stream(blend_chunks(seeds, steps, batch), render, bridge, clf,
-                                              timings=timings, keep_frames=keep_frames):
+    for (key, i0, t), p, f in stream:
         preds.append(p)
         frames.append(f)
-        if i0 + len(t) == steps:  # last chunk of this seed
+        if i0 + len(t) == steps:  # last chunk of this key
             p = np.concatenate(preds)
             df = pd.DataFrame({"step": np.arange(steps), "t": blend_steps(steps).numpy()})
             for k in range(p.shape[1]):
                 df[f"pred{k}"] = p[:, k]
-            yield seed, df, (np.concatenate(frames) if keep_frames else None)
+            yield key, df, (np.concatenate(frames) if keep_frames else None)
             preds, frames = [], []
 
 
