@@ -19,7 +19,7 @@ from synthhist.cli import command, run
 @click.option("--num", type=click.IntRange(min=2), default=None,
               help="Generated images per comparison, and cap on real tiles [default: 50000 generated, all reals].")
 @click.option("--class", "classes", default="all", show_default=True,
-              help="Per-class metrics: all, or one class index (the overall value is always reported).")
+              help="Per-class metrics: all, or one class (index or name; the overall value is always reported).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Append the results to this JSONL file.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Images per batch.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
@@ -28,21 +28,21 @@ def main(network, data, metrics, classifier, annotations, outcome, num, classes,
     from pathlib import Path
 
     from synthhist.cli import setup_logging
-    from synthhist.refs import or_demo
     from synthhist.errors import UserError
+    from synthhist.explain.loading import resolve_models
+    from synthhist.refs import or_demo
     from synthhist.gan import load_network
     from synthhist.metrics.report import append_jsonl, calc_metrics, format_table, parse_metrics
     from synthhist.metrics.reals import open_data
 
     setup_logging()
     names = parse_metrics(metrics)
-    if classes != "all" and not classes.isdigit():
-        raise UserError(f"--class {classes}: give a class index or 'all'")
     if "fd_clf" in names and classifier is None:
         raise UserError("fd_clf needs a histology classifier: pass --classifier (a model folder, hf:..., or demo)")
-    network = or_demo(network, "network")
+    network = or_demo(network, "network")  # reported as given
+    path, classifier = resolve_models(network, classifier or "")  # both references before anything slow
     real = open_data(data, annotations, outcome)
-    net = load_network(network, device)
+    net = load_network(path, device)
     results = calc_metrics(net, real, names, classifier=classifier, num=num, classes=classes, batch=batch)
     for r in results:
         if out:

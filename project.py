@@ -12,7 +12,7 @@ from synthhist.cli import command, run, setup_logging
 @click.option("--tfrecord", default=None, type=click.Path(dir_okay=False), help="Target tile from this TFRecord ...")
 @click.option("--index", type=int, default=None, help="... at this record index (from 0)")
 @click.option("--class", "class_opt", default=None,
-              help="Start class index, or auto [default: auto on conditional networks]")
+              help="Start class (index or name), or auto [default: auto on conditional networks]")
 @click.option("--space", type=click.Choice(["w", "w+"]), default="w", show_default=True,
               help="Optimise one w, or one w per synthesis input (w+)")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Optimisation steps")
@@ -27,13 +27,15 @@ from synthhist.cli import command, run, setup_logging
 def main(network, target, tfrecord, index, class_opt, space, steps, loss, classifier, outdir, save_video, seed,
          device):
     """Write OUTDIR/target.png, proj.png, projected_w.npz, loss.csv (and proj.mp4) for one tile."""
-    from synthhist.refs import or_demo
+    from synthhist.explain.loading import resolve_models
     from synthhist.explain.project_tile import project_tile
     from synthhist.gan import load_network
+    from synthhist.refs import or_demo
 
     setup_logging(outdir)
-    network = or_demo(network, "network")
-    net = load_network(network, device, training=loss == "disc")
+    network = or_demo(network, "network")  # recorded in projected_w.npz as given
+    path, classifier = resolve_models(network, classifier or "")  # both references before anything slow
+    net = load_network(path, device, training=loss == "disc")
     project_tile(net, network, outdir, target=target, tfrecord=tfrecord, index=index, class_opt=class_opt,
                  space=space, steps=steps, loss=loss, seed=seed, save_video=save_video, classifier=classifier)
 

@@ -160,3 +160,16 @@ def test_weights_that_run_code_are_refused(tmp_path):
     path.write_bytes(pickle.dumps(Evil()))
     with pytest.raises(UserError, match="not the Inception-v3 weights"):
         inception_v3(path, torch.device("cpu"))
+
+
+def test_data_class_by_index_or_name():
+    import types
+
+    from synthhist.errors import UserError
+    from synthhist.metrics.report import data_class
+
+    real = types.SimpleNamespace(class_names=["coarse", "Fine"])
+    assert data_class(real, "1") == 1 and data_class(real, "fine") == 1 and data_class(real, 0) == 0
+    for bad in ("2", "medium"):
+        with pytest.raises(UserError, match="the data has classes 0 coarse, 1 Fine"):
+            data_class(real, bad)

@@ -20,10 +20,11 @@ from tqdm import tqdm
 
 from synthhist.errors import UserError
 from synthhist.explain.losses import default_loss, make_distance, psnr, ssim
-from synthhist.explain.projection import (Projection, best_class, check_class, project, projected_noise,
-                                          save_projection, uint8_to_gan)
+from synthhist.explain.projection import (Projection, best_class, project, projected_noise, save_projection,
+                                          uint8_to_gan)
 from synthhist.explain.target import load_target
 from synthhist.fileio import atomic_open
+from synthhist.gan.classes import resolve_class
 from synthhist.images import save_image, to_uint8
 
 log = logging.getLogger("synthhist")
@@ -48,12 +49,7 @@ def pick_class(net, class_opt: str | None, dist, classifier: str | None, target:
     if class_opt is None and G.c_dim > 0:
         class_opt = "auto"
     if class_opt != "auto":
-        try:
-            k = None if class_opt is None else int(class_opt)
-        except ValueError:
-            raise UserError(f"--class must be a class index or 'auto' (got {class_opt!r})") from None
-        check_class(G, k)
-        return k
+        return resolve_class(net, class_opt, "--class")
     if G.c_dim == 0:
         raise UserError("--class auto was given but the network is unconditional")
     if classifier:

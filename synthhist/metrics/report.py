@@ -103,6 +103,16 @@ def fake_features(G, ext, part: Part, num: int, batch: int, device: torch.device
     return stream_features(range(0, num, batch), render, ext, num, "fakes" + part.suffix)
 
 
+def data_class(real: RealData, value: str | int) -> int:
+    """Index of a data class given by index or by name (case-insensitive); UserError naming the classes."""
+    names = list(real.class_names)
+    text = str(value).strip()
+    k = int(text) if text.isdigit() else next((i for i, n in enumerate(names) if n.lower() == text.lower()), None)
+    if k is None or not 0 <= k < len(names):
+        raise UserError(f"--class {text}: the data has classes " + ", ".join(f"{i} {n}" for i, n in enumerate(names)))
+    return k
+
+
 def _parts(real: RealData, net, classes: str | int | None, max_reals: int | None) -> list[Part]:
     cmap = class_map(real, net)
     if net.c_dim and not cmap:
@@ -115,10 +125,8 @@ def _parts(real: RealData, net, classes: str | int | None, max_reals: int | None
             probs[j] += real.class_probs[k]
     parts = [Part("", select(real, max_reals), None if net.c_dim else -1, probs)]
     if cmap and classes is not None:
-        wanted = range(len(real.class_names)) if classes == "all" else [int(classes)]
+        wanted = range(len(real.class_names)) if classes == "all" else [data_class(real, classes)]
         for k in wanted:
-            if not 0 <= k < len(real.class_names):
-                raise UserError(f"--class {k}: the data has classes 0-{len(real.class_names) - 1}")
             parts.append(Part(f"/{real.class_names[k]}", select(real, max_reals, k), cmap[k]))
     return parts
 

@@ -28,7 +28,7 @@ from synthhist.errors import UserError
 from synthhist.explain.concordance import concordance, default_outcome
 from synthhist.gan.blend import class_blend_ws
 from synthhist.gan.latent import z_from_seeds
-from synthhist.images import to_uint8
+from synthhist.images import centre_crop_resize, to_uint8
 from synthhist.seeds import MAX_SEED
 from synthhist.wsi.tfrecord import read_tfrecord
 from synthhist.workbench.quiz import REAL_ANSWERS, Question, Quiz
@@ -89,7 +89,7 @@ def read_real_tiles(folder: Path, limit: int = MAX_REAL) -> list[bytes]:
 
 
 def real_tile(data: bytes, px: int) -> np.ndarray:
-    """An encoded real tile as HWC uint8 RGB, centre-cropped square and resized (bicubic) to px.
+    """An encoded real tile as HWC uint8 RGB, centre-cropped square and resized (antialiased bicubic) to px.
 
     Real tiles are taken to cover the GAN's µm (extract them at the GAN's tile size, e.g. from the same
     TFRecords it was trained on); only their pixel size is matched here."""
@@ -105,7 +105,8 @@ def real_tile(data: bytes, px: int) -> np.ndarray:
         raise UserError(f"a real tile could not be decoded: {type(e).__name__}") from None
     s = min(img.size)
     left, top = (img.width - s) // 2, (img.height - s) // 2
-    return np.asarray(img.crop((left, top, left + s, top + s)).resize((px, px), Image.BICUBIC))
+    square = torch.from_numpy(np.asarray(img.crop((left, top, left + s, top + s))).copy())[None]  # [1, s, s, 3]
+    return centre_crop_resize(square, s, 1.0, px, 1.0)[0].numpy()  # the project's one resize rule
 
 
 class Teacher:
