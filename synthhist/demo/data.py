@@ -22,19 +22,19 @@ def slide_names(n_per_class: int) -> list[tuple[str, str]]:
     return [(f"DEMO-{i + 1:02d}-{CLASSES[i % 2]}", CLASSES[i % 2]) for i in range(2 * n_per_class)]
 
 
-def roi_polygon(size: int, n: int = 24, inset: float = 0.3) -> list[tuple[int, int]]:
+def roi_polygon(size: int, n: int = 24, inset: float = 0.22) -> list[tuple[int, int]]:
     """A polygon (level-0 px) well inside the painted tissue blob: a circle of radius (1-inset)*size/2."""
     r, c = (1 - inset) * size / 2, size / 2
     return [(int(c + r * math.cos(2 * math.pi * k / n)), int(c + r * math.sin(2 * math.pi * k / n))) for k in range(n)]
 
 
-def write_demo_data(outdir: str | Path, n_per_class: int = 4, size: int = 2048, mpp: float = 0.5,
+def write_demo_data(outdir: str | Path, n_per_class: int = 20, size: int = 1536, mpp: float = 1.5,
                     seed: int = 0) -> Path:
     """Write slides/<slide>.tiff, labels.csv (patient, slide, site, tissue) and rois.tar.gz under outdir."""
     outdir = Path(outdir)
     (outdir / "slides").mkdir(parents=True, exist_ok=True)
     names = slide_names(n_per_class)
-    nucleus_px = 3.0 / mpp                    # nuclei about 6 um across
+    nucleus_px = 3.0 / mpp                    # nuclear radius about 3 um
     for i, (name, kind) in enumerate(tqdm(names, desc="demo slides", unit="slide")):
         path = outdir / "slides" / f"{name}.tiff"
         if path.exists():
@@ -73,9 +73,9 @@ def tile_preview(outdir: str | Path) -> np.ndarray:
 
 @click.command()
 @click.argument("outdir", type=click.Path(file_okay=False))
-@click.option("--n-per-class", type=click.IntRange(min=1), default=4, show_default=True, help="Slides per class.")
-@click.option("--size", type=click.IntRange(min=256), default=2048, show_default=True, help="Slide width/height (px).")
-@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
+@click.option("--n-per-class", type=click.IntRange(min=1), default=20, show_default=True, help="Slides per class.")
+@click.option("--size", type=click.IntRange(min=256), default=1536, show_default=True, help="Slide width/height (px).")
+@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=1.5, show_default=True,
               help="Microns per pixel at level 0.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
 def main(outdir, n_per_class, size, mpp, seed):

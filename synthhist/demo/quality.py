@@ -1,0 +1,90 @@
+"""How well a demo GAN shows the method: diversity across seeds, seed vs noise, lumens, colour-only separability.
+
+All images are float arrays in 0..1, [n, H, W, 3]. The figures are those of experiment/demo/README.md:
+- seed_std: pixel standard deviation across images (per pixel and channel, then the mean); on synthetic images
+  of one class it is the diversity across seeds, on real tiles the diversity a GAN should reach;
+- noise_effect: mean |image(const noise) - image(random noise)| of the same seeds;
+- white_fraction: the fraction of near-white pixels (every channel >= WHITE), gland lumens in the demo;
+- colour_only_accuracy: held-out accuracy of a logistic regression on per-channel colour histograms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from PIL import Image
+
+from synthhist.demo.tissue import paint_tissue
+from synthhist.gan.checkpoint import GanNetwork
+from synthhist.gan.latent import onehot, z_from_seeds
+
+WHITE = 0.85
+
+
+def real_tiles(kind: str, n: int, tile_px: int, tile_um: float, *, mpp: float = 1.5, seed: int = 0) -> np.ndarray:
+    """n fresh demo tiles of one class, each its own slide (own stain draw), resized as the tiler does: [n, px, px, 3]."""
+    field = round(tile_um / mpp)
+    tiles = [np.asarray(Image.fromarray(paint_tissue(kind, field, field, seed + i, nucleus_px=3.0 / mpp))
+                        .resize((tile_px, tile_px), Image.LANCZOS)) for i in range(n)]
+    return np.stack(tiles).astype(np.float32) / 255
+
+
+@torch.inference_mode()
+def seed_images(net: GanNetwork, class_idx: int, seeds: list[int], noise_mode: str = "const",
+                batch: int = 16) -> np.ndarray:
+    """Synthetic images of one class at psi 1, float [n, R, R, 3] in 0..1."""
+    G = net.G
+    device = next(G.parameters()).device
+    out = []
+    for i in range(0, len(seeds), batch):
+        chunk = seeds[i:i + batch]
+        c = onehot(class_idx, net.c_dim, len(chunk), device)
+        img = G(z_from_seeds(chunk, G.z_dim, device), c, noise_mode=noise_mode)   # [n, 3, R, R] in -1..1
+        out.append(((img.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def seed_std(images: np.ndarray) -> float:
+    """Mean over pixels and channels of the standard deviation across images."""
+    return float(images.std(axis=0).mean())
+
+
+def noise_effect(const: np.ndarray, random: np.ndarray) -> float:
+    """Mean |const - random| of the same seeds rendered with constant and with random noise."""
+    return float(np.abs(const - random).mean())
+
+
+def white_fraction(images: np.ndarray) -> float:
+    """Fraction of pixels whose every channel is at least WHITE."""
+    return float((images.min(axis=-1) >= WHITE).mean())
+
+
+def colour_histograms(images: np.ndarray, bins: int = 16) -> np.ndarray:
+    """Per-channel colour histograms (fractions), [n, 3 * bins]."""
+    idx = np.minimum((images * bins).astype(np.int64), bins - 1)              # [n, H, W, 3]
+    n, px = len(images), images.shape[1] * images.shape[2]
+    flat = idx.reshape(n, -1, 3) + np.arange(3) * bins                        # channel c -> bins c*bins..
+    return np.stack([np.bincount(f.ravel(), minlength=3 * bins) for f in flat]) / px
+
+
+def colour_only_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                         *, steps: int = 2000, l2: float = 1e-3) -> float:
+    """Held-out accuracy of an L2-regularised logistic regression on standardised features (labels 0/1)."""
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    x = torch.tensor((train_x - mean) / std, dtype=torch.float64)
+    y = torch.tensor(train_y, dtype=torch.float64)
+    w = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def loss():
+        opt.zero_grad()
+        logits = x @ w[:-1] + w[-1]
+        value = torch.nn.functional.binary_cross_entropy_with_logits(logits, y) + l2 * (w[:-1] ** 2).sum()
+        value.backward()
+        return value
+
+    opt.step(loss)
+    with torch.no_grad():
+        logits = torch.tensor((test_x - mean) / std) @ w[:-1] + w[-1]
+    return float(((logits > 0).numpy() == (test_y > 0.5)).mean())
