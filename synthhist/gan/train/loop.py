@@ -78,6 +78,14 @@ def _step(module: torch.nn.Module, opt: torch.optim.Optimizer, d: Dist) -> None:
     opt.step()
 
 
+def ema_beta(batch: int, ema_kimg: float, cur_nimg: int, rampup: float | None) -> float:
+    """G_ema decay per iteration: half-life ema_kimg, capped at rampup * cur_nimg images when ramping up."""
+    ema_nimg = ema_kimg * 1000
+    if rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * rampup)
+    return 0.5 ** (batch / max(ema_nimg, 1e-8))
+
+
 @torch.no_grad()
 def _update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
     """G_ema params <- lerp(G, G_ema, beta); buffers copied verbatim."""
@@ -249,11 +257,7 @@ def _train(opts: TrainOptions, ds: GanDataset, run_dir: Path | None, d: Dist, ts
             module.requires_grad_(False)
             _step(module, ts.opt[opt_name], d)
 
-        # G EMA (half-life ema_kimg, ramped up over the first 5% of images).
-        ema_nimg = opts.ema_kimg * 1000
-        if ts.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, cur_nimg * ts.ema_rampup)
-        _update_ema(G_ema, G, 0.5 ** (opts.batch / max(ema_nimg, 1e-8)))
+        _update_ema(G_ema, G, ema_beta(opts.batch, opts.ema_kimg, cur_nimg, ts.ema_rampup))
         cur_nimg += opts.batch
         batch_idx += 1
         bar.update(opts.batch)
