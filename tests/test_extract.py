@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import openslide
+import pyvips
 import pytest
 from PIL import Image
 from slide_fixtures import HEIGHT, WIDTH, quadrant_slide, tissue_slide, write_roi_csv
@@ -49,6 +50,12 @@ def test_spec_worked_examples(mpp, tile_px, tile_um, level, extract):
     assert g.xs[1] == g.full_extract_px == int(tile_um / mpp) and g.xs[-1] + g.full_extract_px <= 50_000
 
 
+def vips_lanczos(region: Image.Image, px: int) -> np.ndarray:
+    """A square RGB region resized to px by libvips' lanczos3, as slideflow resizes tiles (docs/slideflow.md §2.2)."""
+    out = pyvips.Image.new_from_array(np.asarray(region)).resize(px / region.width, kernel="lanczos3")
+    return out.numpy()
+
+
 def test_choose_level_is_strictly_smaller():
     assert choose_level((1.0, 4.0, 16.0), 4.0) == 0
     assert choose_level((1.0, 4.0, 16.0), 4.01) == 1
@@ -63,8 +70,8 @@ def test_grid_positions_and_pixels(slides, tmp_path):
     tiles = _tiles(tmp_path / "tissue.tfrecords")
     assert set(tiles) == _block_centres(0, 1536, 0, 1024)   # loc = centre in level-0 px
     osr = openslide.OpenSlide(str(slides["tissue"]))
-    want = osr.read_region((256, 512), 0, (256, 256)).convert("RGB").resize((64, 64), Image.LANCZOS)
-    np.testing.assert_array_equal(tiles[(384, 640)], np.asarray(want))
+    want = vips_lanczos(osr.read_region((256, 512), 0, (256, 256)).convert("RGB"), 64)
+    np.testing.assert_array_equal(tiles[(384, 640)], want)
     # 64 px / 128.5 um: 257 px, ds 4.016 -> level 1, read int(257 // 4) = 64 px, no resize; tiles fully inside
     rep = extract_tiles([slides["tissue"]], tmp_path / "l1", 64, 128.5, workers=1, **NO_FILTERS)
     assert rep.loc[0, "tiles_kept"] == 5 * 3   # x: 0..1279 (+257 <= 1536), y: 0..514 (+257 <= 1024)
@@ -220,7 +227,7 @@ def test_whitespace_and_grayspace(slides, tmp_path):
 
 def test_png_tiles_are_lossless_and_cut_like_single_reads(slides, tmp_path):
     # 60 px / 150 um: 300 level-0 px = 75 px of level 1 resized to 60, read as runs of row neighbours; every
-    # tile holds the pixels of its own read_region + LANCZOS resize, bit for bit after the PNG round trip,
+    # tile holds the pixels of its own read_region + libvips lanczos3 resize, bit for bit after the PNG round trip,
     # in a seeded order
     extract_tiles([slides["quad"]], tmp_path / "a", 60, 150, workers=1, **NO_FILTERS)
     recs = list(read_tfrecord(tmp_path / "a" / "quad.tfrecords"))
@@ -228,7 +235,7 @@ def test_png_tiles_are_lossless_and_cut_like_single_reads(slides, tmp_path):
     assert len(recs) == 10 * 6
     for r in recs:
         x, y = r["loc_x"] - 150, r["loc_y"] - 150
-        want = np.asarray(osr.read_region((x, y), 1, (75, 75)).convert("RGB").resize((60, 60), Image.LANCZOS))
+        want = vips_lanczos(osr.read_region((x, y), 1, (75, 75)).convert("RGB"), 60)
         assert r["image_raw"].startswith(b"\x89PNG")
         np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(r["image_raw"]))), want)
     grid_order = sorted(recs, key=lambda r: (r["loc_y"], r["loc_x"]))
