@@ -44,13 +44,13 @@ def caption(text: str, width: int) -> np.ndarray:
     return np.asarray(img)
 
 
-def upscale(tiles: np.ndarray, px: int) -> np.ndarray:
+def resize_tiles(tiles: np.ndarray, px: int) -> np.ndarray:
     """uint8 square tiles [N, s, s, 3] -> [N, px, px, 3], resized smoothly (the project's bicubic resize rule)."""
     s = tiles.shape[1]
     return centre_crop_resize(torch.from_numpy(np.ascontiguousarray(tiles)), s, 1.0, px, 1.0).numpy()
 
 
-def painted_tiles(kind: str, n: int, res: int, field_um: float, *, mpp: float, nucleus_um: float,
+def painted_tiles(kind: str, n: int, res: int, *, field_um: float, mpp: float, nucleus_um: float,
                   seed: int = 0) -> np.ndarray:
     """n demo tiles of tissue `kind` [n, res, res, 3]: a 2x field painted at mpp, cropped to field_um, resized."""
     from synthhist.demo.tissue import paint_tissue
@@ -60,7 +60,7 @@ def painted_tiles(kind: str, n: int, res: int, field_um: float, *, mpp: float, n
     return centre_crop_resize(torch.from_numpy(fields), px, px * mpp, res, field_um).numpy()
 
 
-def open_reals(data: str | Path, annotations: str | Path | None, outcome: str | None, net):
+def open_reals(net, data: str | Path, *, annotations: str | Path | None = None, outcome: str | None = None):
     """The real tiles of --data (a project's tfrecords/ folder: its subfolder of the GAN's tile size) + class map."""
     from synthhist.metrics.reals import open_data
     from synthhist.metrics.report import class_map
@@ -75,7 +75,7 @@ def open_reals(data: str | Path, annotations: str | Path | None, outcome: str | 
     return real, {j: k for k, j in cmap.items()}  # network class -> data class
 
 
-def real_tiles(net, cls: int, n: int, res: int, field_um: float | None, *, reals=None, mpp: float,
+def real_tiles(net, cls: int, n: int, *, res: int, field_um: float | None, reals=None, mpp: float,
                nucleus_um: float) -> np.ndarray:
     """Up to n real tiles of network class cls [m, res, res, 3]: from reals (open_reals) or painted (demo classes)."""
     from synthhist.demo.tissue import CLASSES
@@ -92,14 +92,14 @@ def real_tiles(net, cls: int, n: int, res: int, field_um: float | None, *, reals
         for t in read_tiles(real, idx):
             s = min(t.shape[:2])
             top, left = (t.shape[0] - s) // 2, (t.shape[1] - s) // 2
-            tiles.append(upscale(t[None, top:top + s, left:left + s, :3], res)[0])
+            tiles.append(resize_tiles(t[None, top:top + s, left:left + s, :3], res)[0])
         return np.stack(tiles)
     if name not in CLASSES:
         raise UserError(f"class {cls} ({name}) is not a demo tissue ({', '.join(CLASSES)}): pass --data with real "
                         "tiles of the network's classes")
     if not field_um:
         raise UserError("the GAN's tile size in microns is unknown: pass --gan-um (or --data with real tiles)")
-    return painted_tiles(name, n, res, field_um, mpp=mpp, nucleus_um=nucleus_um, seed=1000 * cls)
+    return painted_tiles(name, n, res, field_um=field_um, mpp=mpp, nucleus_um=nucleus_um, seed=1000 * cls)
 
 
 @torch.inference_mode()
@@ -113,7 +113,7 @@ def synthetic_tiles(G, cls: int, seeds: list[int]) -> np.ndarray:
     return to_uint8(G.synthesis(ws, noise_mode="const")).cpu().numpy()
 
 
-def panel(title: str, tiles: np.ndarray, n: int, cols: int) -> np.ndarray:
+def panel(title: str, tiles: np.ndarray, *, n: int, cols: int) -> np.ndarray:
     """A caption over a grid of n cells (tiles first, blank cells after): [CAPTION_PX + H, W, 3]."""
     blank = np.full((n - len(tiles), *tiles.shape[1:]), 255, np.uint8)
     grid = image_grid(np.concatenate([tiles, blank]), cols, gap=GAP)
@@ -155,11 +155,11 @@ def contact_sheet(net, *, n: int = 8, cols: int = 4, tile_px: int = 160, field_u
     seeds = list(range(n))
     rows = []
     for k, name in enumerate(class_names(net)):
-        real = real_tiles(net, k, n, res, field_um, reals=reals, mpp=mpp, nucleus_um=nucleus_um)
+        real = real_tiles(net, k, n, res=res, field_um=field_um, reals=reals, mpp=mpp, nucleus_um=nucleus_um)
         fake = synthetic_tiles(net.G, k, seeds)
-        rows.append(stack([panel(f"real {name}", upscale(real, tile_px), n, cols),
-                           panel(f"synthetic {name} ({seed_label(seeds)})", upscale(fake, tile_px), n, cols)],
-                          axis=1, gap=PANEL_GAP))
+        panels = [panel(f"real {name}", resize_tiles(real, tile_px), n=n, cols=cols),
+                  panel(f"synthetic {name} ({seed_label(seeds)})", resize_tiles(fake, tile_px), n=n, cols=cols)]
+        rows.append(stack(panels, axis=1, gap=PANEL_GAP))
     return framed(stack(rows, axis=0, gap=PANEL_GAP))
 
 
@@ -168,7 +168,7 @@ def blend_sheet(net, seeds: list[int], steps: int, *, tile_px: int = 160, start:
     from synthhist.explain.interpolate import blend_frames
 
     device = next(net.G.parameters()).device
-    strips = [upscale(blend_frames(net.G, s, start, end, steps, device=device), tile_px) for s in seeds]
+    strips = [resize_tiles(blend_frames(net.G, s, start, end, steps, device=device), tile_px) for s in seeds]
     grid = image_grid(np.concatenate(strips), steps, gap=GAP)
     names = class_names(net)
     text = (f"class blending {names[start]} (left) -> {names[end]} (right), {steps} steps; "
@@ -217,7 +217,7 @@ def main(network, out, blend, blend_seeds, blend_steps, data, annotations, outco
     if data is None:  # painted tiles need the GAN's field
         _, field_um = gan_tile_size(int(net.G.img_resolution), meta_px=net.tile_px, meta_um=net.tile_um,
                                     gan_um=gan_um)
-    reals = open_reals(data, annotations, outcome, net) if data is not None else None
+    reals = open_reals(net, data, annotations=annotations, outcome=outcome) if data is not None else None
     sheet = contact_sheet(net, n=n, cols=cols, tile_px=tile_px, field_um=field_um, reals=reals, mpp=mpp,
                           nucleus_um=nucleus_um)
     save_image(out, sheet, "png")
