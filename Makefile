@@ -26,11 +26,16 @@ demo: install
 demo-data:
 	$(PY) -m synthhist.demo.data experiment/demo/data
 
-# The whole pipeline from scratch on the demo data: slides, tiles, GAN, classifier, explanations (< 30 min, 2 cores).
+# The whole pipeline from scratch on the demo data: slides, tiles, GAN, classifier, explanations
+# (experiment/demo/README.md gives the time). DEMO_KIMG=2 trains the GAN for 2 kimg only (a quick run).
+DEMO_KIMG ?=
+
 demo-train: install demo-data
-	$(PY) train_gan.py --exp experiment/demo/demo_gan.json --outdir $(DEMO_OUT)/train/project --workers 1
+	$(PY) train_gan.py --exp experiment/demo/demo_gan.json --outdir $(DEMO_OUT)/train/project --workers 1 \
+	    $(if $(DEMO_KIMG),--kimg $(DEMO_KIMG))
 	$(PY) train_classifier.py --exp experiment/demo/demo_classifier.json --outdir $(DEMO_OUT)/train/project \
 	    --weights none --workers 1
-	SEEDS=0-63 PY=$(PY) sh experiment/demo/explain.sh $(DEMO_OUT)/train \
+	SEEDS=0-63 PY=$(PY) REAL=$(DEMO_OUT)/train/project/tfrecords ANNOTATIONS=experiment/demo/data/labels.csv \
+	    OUTCOME=tissue sh experiment/demo/explain.sh $(DEMO_OUT)/train \
 	    "$$(ls -d $(DEMO_OUT)/train/project/gan/*-DEMO/network-snapshot-* | tail -n 1)" \
 	    "$$(ls -d $(DEMO_OUT)/train/project/models/*-HP0 | tail -n 1)"

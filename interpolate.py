@@ -12,7 +12,7 @@ from synthhist.errors import UserError
 from synthhist.explain.counterfactual import projected_blends
 from synthhist.explain.interpolate import write_blends
 from synthhist.explain.loading import default_batch, load_bridge, load_gan, resolve_models
-from synthhist.explain.video import BlendWriter
+from synthhist.explain.video import MIN_SHOWN_PX, BlendWriter
 from synthhist.fileio import remove_stale_temps
 from synthhist.gan.blend import blend_steps, layer_names, parse_layers
 from synthhist.gan.cpu_memory import keep_freed_memory
@@ -35,7 +35,8 @@ from synthhist.seeds import parse_seeds
 @click.option("--steps", type=int, default=100, show_default=True, help="Frames per seed (>= 2)")
 @click.option("--fps", type=int, default=30, show_default=True, help="Frames per second of --video / --gif")
 @click.option("--size", type=int, default=None, metavar="PX",
-              help="Resize video/GIF/strip frames to PX x PX (smooth) [default: the GAN's size]")
+              help="Resize video/GIF/strip frames to PX x PX (smooth) [default: the GAN's size, "
+              f"upscaled to {MIN_SHOWN_PX} px when smaller]")
 @click.option("--layers", default=None, help="Layer blending of these ws indices only: 0-3, 0,2,5, coarse, middle, fine, all")
 @click.option("--classifier", default=None, help="Also predict every frame; curve saved as seedNNNN.csv")
 @click.option("--batch", type=int, default=None, help="Frames per batch [default: 32 on CUDA, 4 on CPU]")

@@ -106,6 +106,20 @@ def centre_crop_resize(img: torch.Tensor, gan_px: int, gan_um: float, target_px:
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
+def image_grid(images: np.ndarray, cols: int, *, gap: int = 0, fill: int = 255) -> np.ndarray:
+    """uint8 images [N, H, W, C] -> one grid [rows*H + (rows-1)*gap, cols*W + (cols-1)*gap, C], row by row.
+
+    Gaps and the cells past the last image are `fill`.
+    """
+    n, h, w, c = images.shape
+    rows = max(1, -(-n // cols))
+    grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, c), fill, np.uint8)
+    for i, img in enumerate(images):
+        y, x = (i // cols) * (h + gap), (i % cols) * (w + gap)
+        grid[y:y + h, x:x + w] = img
+    return grid
+
+
 def save_image(path, img: np.ndarray, fmt: str | None = None) -> None:
     """Save an HWC uint8 RGB array as PNG or JPEG (quality 100) atomically."""
     from PIL import Image

@@ -6,10 +6,12 @@ import re
 import subprocess
 import sys
 
+import imageio.v2 as imageio
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from testkit import ROOT
 
@@ -90,13 +92,20 @@ def test_demo_pipeline_end_to_end(tmp_path, script):
     snapshot = sorted((project / "gan").glob("*-DEMO/network-snapshot-*"))[-1]
     model = sorted((project / "models").glob("*-HP0"))[-1]
 
-    env = dict(os.environ, SEEDS="0-3", PY=sys.executable, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, SEEDS="0-3", PY=sys.executable, TF_CPP_MIN_LOG_LEVEL="3", OUTCOME="tissue",
+               REAL=str(project / "tfrecords"), ANNOTATIONS=str(tmp_path / "data" / "labels.csv"))
     proc = subprocess.run(["sh", str(EXPLAIN), str(tmp_path / "out"), str(snapshot), str(model)], env=env,
                           capture_output=True, text=True, timeout=900)
     out = tmp_path / "out"
     assert len(list((out / "images" / "class0").glob("seed*.png"))) == 8
     assert len(list((out / "images" / "class1").glob("seed*.png"))) == 8
     assert len(list((out / "blend").glob("seed*.mp4"))) == 4 and len(list((out / "blend").glob("seed*.png"))) == 4
+    assert "real tiles of" in proc.stderr  # the contact sheet's real tiles: the GAN's TFRecords
+    sheet = Image.open(out / "contact_sheet.png")
+    assert sheet.width > 4 * 160 * 2 and sheet.height > 2 * 2 * 160  # 2 classes x (real | synthetic) x 2 x 4 tiles
+    assert Image.open(out / "class_blend.png").width > 8 * 160  # 8 frames a strip
+    frames = list(imageio.get_reader(out / "blend" / "seed0000.mp4"))
+    assert len(frames) == 72 and frames[0].shape[0] >= 256  # 4 s at 18 fps, upscaled
     df = pd.read_csv(out / "concordance.csv")
     assert list(df["seed"]) == [0, 1, 2, 3] and set(df["concordance"]) <= {"strong", "weak", "none"}
     if (df["concordance"] != "none").any():  # an untrained pair may have no concordant seed: then no plot

@@ -12,7 +12,7 @@ from synthhist.errors import UserError
 from synthhist.explain.bridge import Bridge
 from synthhist.explain.interpolate import blend_frames, blend_predictions, format_curve, label_columns
 from synthhist.explain.probability import concordant_curves, minmax, normalise_curves, plot_curves
-from synthhist.explain.video import BlendWriter
+from synthhist.explain.video import MIN_SHOWN_PX, BlendWriter
 from synthhist.gan.latent import onehot, z_from_seeds
 from synthhist.images import to_uint8
 
@@ -52,7 +52,7 @@ def test_blend_predictions_per_seed(G):
 
 def test_writer_mp4_gif_strip_frames(tmp_path):
     frames = (np.random.default_rng(0).random((6, 33, 33, 3)) * 255).astype(np.uint8)
-    w = BlendWriter(tmp_path, 6, video=True, gif=True, merge=True)
+    w = BlendWriter(tmp_path, 6, video=True, gif=True, merge=True, size=33)
     assert not w.done(1)
     w.write(1, frames)
     assert w.done(1)
@@ -64,6 +64,15 @@ def test_writer_mp4_gif_strip_frames(tmp_path):
     BlendWriter(tmp_path / "f", 6).write(2, frames)
     assert sorted(p.name for p in (tmp_path / "f").iterdir())[::5] == ["seed0002-000.png", "seed0002-005.png"]
     assert np.array_equal(np.asarray(Image.open(tmp_path / "f" / "seed0002-003.png")), frames[3])
+
+
+def test_writer_upscales_small_frames_by_default(tmp_path):
+    frames = (np.random.default_rng(0).random((3, 40, 40, 3)) * 255).astype(np.uint8)
+    BlendWriter(tmp_path, 3, merge=True).write(1, frames)
+    assert Image.open(tmp_path / "seed0001.png").size == (3 * MIN_SHOWN_PX, MIN_SHOWN_PX)
+    big = (np.random.default_rng(1).random((2, 300, 300, 3)) * 255).astype(np.uint8)
+    BlendWriter(tmp_path, 2, merge=True).write(2, big)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "seed0002.png")), np.concatenate(list(big), axis=1))
 
 
 def test_minmax_and_flat_curve():

@@ -9,6 +9,7 @@ from gan_fixtures import golden_generator, write_native
 from PIL import Image
 
 from synthhist.gan.latent import onehot, z_from_seeds
+from synthhist.explain.video import resize_frames
 from synthhist.images import to_uint8
 
 
@@ -25,16 +26,24 @@ def test_video_gif_strip(script, nets, tmp_path):
     for seed in (0, 1):
         r = imageio.get_reader(out / f"seed{seed:04d}.mp4")
         frames = [f for f in r]
-        assert len(frames) == 5 and frames[0].shape == (32, 32, 3) and r.get_meta_data()["fps"] == 30
+        assert len(frames) == 5 and frames[0].shape == (256, 256, 3) and r.get_meta_data()["fps"] == 30
         assert len(imageio.mimread(out / f"seed{seed:04d}.gif")) == 5
     strip = np.asarray(Image.open(out / "seed0001.png"))
-    assert strip.shape == (32, 5 * 32, 3)
+    assert strip.shape == (256, 5 * 256, 3)  # a 32 px network: shown upscaled smoothly to 256 px by default
     G = golden_generator("g32_cond2")
     with torch.no_grad():
         for i, k in ((0, 0), (4, 1)):
-            want = to_uint8(G(z_from_seeds([1], 32), onehot(k, 2))).numpy()[0]
-            assert np.abs(strip[:, 32 * i:32 * (i + 1)].astype(int) - want).max() <= 1  # t=0 / t=1: the class images
+            want = to_uint8(G(z_from_seeds([1], 32), onehot(k, 2))).numpy()
+            big = resize_frames(want, 256)[0].astype(int)
+            got = strip[:, 256 * i:256 * (i + 1)].astype(int)
+            assert np.abs(got - big).max() <= 2  # t=0 / t=1: the class images, bicubic upscaled
+            assert len(np.unique(got[:8, :8].reshape(-1, 3), axis=0)) > 4  # smooth, not 8 x 8 blocks of one pixel
     assert (out / "log.txt").exists()
+    script("interpolate.py", "--network", nets["cond"], "--seeds", "1", "--steps", 5, "--merge", "--size", 32,
+           "--outdir", tmp_path / "native")
+    native = np.asarray(Image.open(tmp_path / "native" / "seed0001.png"))
+    assert native.shape == (32, 5 * 32, 3)  # --size keeps the network's pixels
+    assert np.abs(native[:, 4 * 32:].astype(int) - want[0]).max() <= 1  # t=1: the class 1 image as generated
 
 
 def test_layer_blend_frames_and_resume(script, nets, tmp_path):

@@ -1,13 +1,22 @@
 #!/bin/sh
-# The main job on a GAN and a classifier: images of both classes, class-blend video + strips, concordance CSV,
-# interpolation-probability plot. Usage: sh experiment/demo/explain.sh OUTDIR [NETWORK] [CLASSIFIER] (default: demo).
+# The main job on a GAN and a classifier: images of both classes, a contact sheet (real | synthetic tiles of both
+# classes), class-blend videos + strips, concordance CSV, interpolation-probability plot.
+# Usage: sh experiment/demo/explain.sh OUTDIR [NETWORK] [CLASSIFIER] (default: demo).
 # SEEDS (default 0-63): the concordance search (interpolation_probability.py reuses concordance.py's CSV).
+# REAL, ANNOTATIONS, OUTCOME (optional): the contact sheet's real tiles (python -m synthhist.demo.sheet --data,
+# --annotations, --outcome; e.g. a project's tfrecords/ folder); without REAL they are painted demo tissue.
 set -eu
 OUT=$1; NET=${2:-demo}; CLF=${3:-demo}; SEEDS=${SEEDS:-0-63}; PY=${PY:-python3}
 R=$(dirname "$0")/../..   # the repository root
 $PY "$R/generate.py" --network "$NET" --class 0 --seeds 0-7 --outdir "$OUT/images/class0"
 $PY "$R/generate.py" --network "$NET" --class 1 --seeds 0-7 --outdir "$OUT/images/class1"
-$PY "$R/interpolate.py" --network "$NET" --seeds 0-3 --steps 24 --video --merge --outdir "$OUT/blend"
+PYTHONPATH="$R${PYTHONPATH:+:$PYTHONPATH}" $PY -m synthhist.demo.sheet --network "$NET" --out "$OUT/contact_sheet.png" \
+    --blend "$OUT/class_blend.png" ${REAL:+--data "$REAL"} ${ANNOTATIONS:+--annotations "$ANNOTATIONS"} \
+    ${OUTCOME:+--outcome "$OUTCOME"}
+# 4 s videos (72 frames at 18 fps) and 8-frame strips; both shown at 256 px or more (interpolate.py --size)
+$PY "$R/interpolate.py" --network "$NET" --seeds 0-3 --steps 72 --fps 18 --video --outdir "$OUT/blend"
+$PY "$R/interpolate.py" --network "$NET" --seeds 0-3 --steps 8 --merge --outdir "$OUT/blend"
 $PY "$R/concordance.py" --network "$NET" --classifier "$CLF" --seeds "$SEEDS" --out "$OUT/concordance.csv"
 $PY "$R/interpolation_probability.py" --network "$NET" --classifier "$CLF" --seeds "$SEEDS" --steps 24 --outdir "$OUT"
-echo "demo output in $OUT: images/, blend/ (mp4 + strips), concordance.csv, interpolation_probability.png"
+echo "demo output in $OUT: contact_sheet.png, class_blend.png, images/, blend/ (mp4 + strips), concordance.csv," \
+    "interpolation_probability.png"

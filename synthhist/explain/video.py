@@ -14,6 +14,7 @@ from synthhist.images import MAX_TILE_PX, save_image
 
 
 MAX_FPS = 240
+MIN_SHOWN_PX = 256  # videos, GIFs and strips of smaller networks are upscaled smoothly to this size by default
 
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -96,13 +97,15 @@ class BlendWriter:
     def write(self, seed: int, frames: np.ndarray, curve=None) -> None:
         """Save the frames [steps, H, W, 3] (and the prediction curve DataFrame) of one seed (or projection name).
 
-        Videos, GIFs and strips are resized to `size` px first when it is set; numbered frames stay as generated.
+        Videos, GIFs and strips are resized to `size` px first when it is set, else frames smaller than
+        MIN_SHOWN_PX are upscaled to it; numbered frames stay as generated.
         """
         base = self.outdir / stem(seed)
         if curve is not None:
             with atomic_open(base.with_suffix(".csv"), "w") as f:
                 curve.to_csv(f, index=False)
-        shown = resize_frames(frames, self.size) if self.size and (self.video or self.gif or self.merge) else frames
+        shown = resize_frames(frames, self.size or max(frames.shape[1], MIN_SHOWN_PX)) \
+            if self.video or self.gif or self.merge else frames
         if self.video:
             write_mp4(base.with_suffix(".mp4"), shown, self.fps)
         if self.gif:

@@ -18,7 +18,6 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from synthhist.errors import UserError
@@ -206,10 +205,6 @@ def _tensorboard(run_dir: Path):
 
 def save_grid(path: Path, images: torch.Tensor, rows: int) -> None:
     """Save float images [rows*cols, 3, H, W] in [-1, 1] as one PNG grid (row = class)."""
-    from synthhist.images import save_image, to_uint8
+    from synthhist.images import image_grid, save_image, to_uint8
 
-    x = to_uint8(images).cpu().numpy()  # [N, H, W, 3]
-    n, h, w, c = x.shape
-    cols = n // rows
-    grid = x.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
-    save_image(path, np.ascontiguousarray(grid), "png")
+    save_image(path, image_grid(to_uint8(images).cpu().numpy(), len(images) // rows), "png")
