@@ -46,7 +46,7 @@ def test_demo_contact_sheet_and_blends(tmp_path):
     res = net.G.img_resolution
     layout = dict(cols=2, rows=2, px=96)
     for k, kind in enumerate(["gland", "spindle"]):
-        painted = painted_tiles(kind, 1, res, field_um=net.tile_um, mpp=0.5, nucleus_um=3.0, seed=1000 * k)
+        painted = painted_tiles(kind, 1, res, field_um=net.tile_um, mpp=1.5, seed=1000 * k)
         real = resize_tiles(painted, 96)[0]
         fake = resize_tiles(synthetic_tiles(net.G, k, [3]), 96)[0]
         assert np.abs(cell(img, k, 0, 0, **layout) - real).max() <= 1       # real panel: painted tissue of the class

@@ -50,14 +50,11 @@ def resize_tiles(tiles: np.ndarray, px: int) -> np.ndarray:
     return centre_crop_resize(torch.from_numpy(np.ascontiguousarray(tiles)), s, 1.0, px, 1.0).numpy()
 
 
-def painted_tiles(kind: str, n: int, res: int, *, field_um: float, mpp: float, nucleus_um: float,
-                  seed: int = 0) -> np.ndarray:
-    """n demo tiles of tissue `kind` [n, res, res, 3]: a 2x field painted at mpp, cropped to field_um, resized."""
-    from synthhist.demo.tissue import paint_tissue
+def painted_tiles(kind: str, n: int, res: int, *, field_um: float, mpp: float, seed: int = 0) -> np.ndarray:
+    """n fresh demo tiles of tissue `kind`, uint8 [n, res, res, 3] (synthhist.demo.quality.real_tiles)."""
+    from synthhist.demo.quality import real_tiles
 
-    px = int(round(2 * field_um / mpp))
-    fields = np.stack([paint_tissue(kind, px, px, seed + i, nucleus_px=nucleus_um / mpp) for i in range(n)])
-    return centre_crop_resize(torch.from_numpy(fields), px, px * mpp, res, field_um).numpy()
+    return (real_tiles(kind, n, res, field_um, mpp=mpp, seed=seed) * 255).round().astype(np.uint8)
 
 
 def open_reals(net, data: str | Path, *, annotations: str | Path | None = None, outcome: str | None = None):
@@ -75,8 +72,7 @@ def open_reals(net, data: str | Path, *, annotations: str | Path | None = None, 
     return real, {j: k for k, j in cmap.items()}  # network class -> data class
 
 
-def real_tiles(net, cls: int, n: int, *, res: int, field_um: float | None, reals=None, mpp: float,
-               nucleus_um: float) -> np.ndarray:
+def real_tiles(net, cls: int, n: int, *, res: int, field_um: float | None, reals=None, mpp: float) -> np.ndarray:
     """Up to n real tiles of network class cls [m, res, res, 3]: from reals (open_reals) or painted (demo classes)."""
     from synthhist.demo.tissue import CLASSES
 
@@ -99,7 +95,7 @@ def real_tiles(net, cls: int, n: int, *, res: int, field_um: float | None, reals
                         "tiles of the network's classes")
     if not field_um:
         raise UserError("the GAN's tile size in microns is unknown: pass --gan-um (or --data with real tiles)")
-    return painted_tiles(name, n, res, field_um=field_um, mpp=mpp, nucleus_um=nucleus_um, seed=1000 * cls)
+    return painted_tiles(name, n, res, field_um=field_um, mpp=mpp, seed=1000 * cls)
 
 
 @torch.inference_mode()
@@ -149,13 +145,13 @@ def seed_label(seeds: list[int]) -> str:
 
 
 def contact_sheet(net, *, n: int = 8, cols: int = 4, tile_px: int = 160, field_um: float | None = None,
-                  reals=None, mpp: float = 0.5, nucleus_um: float = 3.0) -> np.ndarray:
+                  reals=None, mpp: float = 1.5) -> np.ndarray:
     """One row per class of net: [real tiles | synthetic tiles of seeds 0..n-1], each upscaled to tile_px."""
     res = int(net.G.img_resolution)
     seeds = list(range(n))
     rows = []
     for k, name in enumerate(class_names(net)):
-        real = real_tiles(net, k, n, res=res, field_um=field_um, reals=reals, mpp=mpp, nucleus_um=nucleus_um)
+        real = real_tiles(net, k, n, res=res, field_um=field_um, reals=reals, mpp=mpp)
         fake = synthetic_tiles(net.G, k, seeds)
         panels = [panel(f"real {name}", resize_tiles(real, tile_px), n=n, cols=cols),
                   panel(f"synthetic {name} ({seed_label(seeds)})", resize_tiles(fake, tile_px), n=n, cols=cols)]
@@ -196,13 +192,11 @@ def blend_sheet(net, seeds: list[int], steps: int, *, tile_px: int = 160, start:
               help="Size every tile is shown at (smooth bicubic resize).")
 @click.option("--gan-um", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Field of a GAN tile in microns, for painted tiles [default: network metadata].")
-@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
+@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=1.5, show_default=True,
               help="Microns per pixel painted tissue is drawn at (the demo cohort's level 0).")
-@click.option("--nucleus-um", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
-              help="Nucleus size of painted tissue in microns (paint_tissue's nucleus_px x --mpp).")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available]")
 def main(network, out, blend, blend_seeds, blend_steps, data, annotations, outcome, n, cols, tile_px, gan_um, mpp,
-         nucleus_um, device):
+         device):
     """Write a contact sheet: real and synthetic tiles of every class of the GAN, side by side (and --blend)."""
     from synthhist.cli import setup_logging
     from synthhist.device import resolve_device
@@ -218,8 +212,7 @@ def main(network, out, blend, blend_seeds, blend_steps, data, annotations, outco
         _, field_um = gan_tile_size(int(net.G.img_resolution), meta_px=net.tile_px, meta_um=net.tile_um,
                                     gan_um=gan_um)
     reals = open_reals(net, data, annotations=annotations, outcome=outcome) if data is not None else None
-    sheet = contact_sheet(net, n=n, cols=cols, tile_px=tile_px, field_um=field_um, reals=reals, mpp=mpp,
-                          nucleus_um=nucleus_um)
+    sheet = contact_sheet(net, n=n, cols=cols, tile_px=tile_px, field_um=field_um, reals=reals, mpp=mpp)
     save_image(out, sheet, "png")
     source = f"real tiles of {data}" if data is not None else "painted real tiles"
     log.info(f"contact sheet ({sheet.shape[1]} x {sheet.shape[0]} px, {source}) written to {out}")
