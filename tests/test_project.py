@@ -111,7 +111,7 @@ def test_counterfactual_from_projection(script, nets, made, tmp_path):
            "--loss", "pixel", "--outdir", proj, "--device", "cpu")
     out = tmp_path / "cf"
     script("interpolate.py", "--network", nets["cond"], "--projected", proj / "projected_w.npz", "--start", 1,
-           "--end", 0, "--steps", 4, "--merge", "--outdir", out, "--device", "cpu")
+           "--end", 0, "--steps", 4, "--merge", "--size", 32, "--outdir", out, "--device", "cpu")  # native pixels
     strip = np.asarray(Image.open(out / "tileA.png"))
     assert strip.shape == (32, 4 * 32, 3)
     recon = np.asarray(Image.open(proj / "proj.png"))
