@@ -2,9 +2,9 @@
 
 The contact sheet has two labelled panels per class of the GAN, side by side: real tiles, then the GAN's images of
 seeds 0..n-1 (as generate.py makes them). Real tiles come from --data (TFRecords or images, as calc_metrics.py
-reads them) or, for the demo's classes, are painted by synthhist.demo.tissue: a field twice the GAN's is painted at
-the demo cohort's microns per pixel, centre-cropped to the GAN's microns and resized to its pixels. Every tile is
-then upscaled smoothly (bicubic) to --tile-px, so that small networks can be seen.
+reads them) or, for the demo's classes, are painted as the demo slides are (synthhist.demo.quality.real_tiles: the
+GAN's field at the cohort's microns per pixel, resized to its pixels). Every tile is then upscaled smoothly
+(explain.video.resize_frames, bicubic) to --tile-px, so that small networks can be seen.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import torch
 
 from synthhist.cli import command
 from synthhist.errors import UserError
-from synthhist.images import centre_crop_resize, gan_tile_size, image_grid, save_image, to_uint8
+from synthhist.explain.video import resize_frames
+from synthhist.images import gan_tile_size, image_grid, save_image, to_uint8
 
 log = logging.getLogger("synthhist")
 
@@ -42,12 +43,6 @@ def caption(text: str, width: int) -> np.ndarray:
     img = Image.new("RGB", (width, CAPTION_PX), "white")
     ImageDraw.Draw(img).text((0, (CAPTION_PX - FONT_PX) // 2), text, fill=(40, 40, 40), font=_font())
     return np.asarray(img)
-
-
-def resize_tiles(tiles: np.ndarray, px: int) -> np.ndarray:
-    """uint8 square tiles [N, s, s, 3] -> [N, px, px, 3], resized smoothly (the project's bicubic resize rule)."""
-    s = tiles.shape[1]
-    return centre_crop_resize(torch.from_numpy(np.ascontiguousarray(tiles)), s, 1.0, px, 1.0).numpy()
 
 
 def painted_tiles(kind: str, n: int, res: int, *, field_um: float, mpp: float, seed: int = 0) -> np.ndarray:
@@ -88,7 +83,7 @@ def real_tiles(net, cls: int, n: int, *, res: int, field_um: float | None, reals
         for t in read_tiles(real, idx):
             s = min(t.shape[:2])
             top, left = (t.shape[0] - s) // 2, (t.shape[1] - s) // 2
-            tiles.append(resize_tiles(t[None, top:top + s, left:left + s, :3], res)[0])
+            tiles.append(resize_frames(t[None, top:top + s, left:left + s, :3], res)[0])
         return np.stack(tiles)
     if name not in CLASSES:
         raise UserError(f"class {cls} ({name}) is not a demo tissue ({', '.join(CLASSES)}): pass --data with real "
@@ -153,8 +148,8 @@ def contact_sheet(net, *, n: int = 8, cols: int = 4, tile_px: int = 160, field_u
     for k, name in enumerate(class_names(net)):
         real = real_tiles(net, k, n, res=res, field_um=field_um, reals=reals, mpp=mpp)
         fake = synthetic_tiles(net.G, k, seeds)
-        panels = [panel(f"real {name}", resize_tiles(real, tile_px), n=n, cols=cols),
-                  panel(f"synthetic {name} ({seed_label(seeds)})", resize_tiles(fake, tile_px), n=n, cols=cols)]
+        panels = [panel(f"real {name}", resize_frames(real, tile_px), n=n, cols=cols),
+                  panel(f"synthetic {name} ({seed_label(seeds)})", resize_frames(fake, tile_px), n=n, cols=cols)]
         rows.append(stack(panels, axis=1, gap=PANEL_GAP))
     return framed(stack(rows, axis=0, gap=PANEL_GAP))
 
@@ -164,7 +159,7 @@ def blend_sheet(net, seeds: list[int], steps: int, *, tile_px: int = 160, start:
     from synthhist.explain.interpolate import blend_frames
 
     device = next(net.G.parameters()).device
-    strips = [resize_tiles(blend_frames(net.G, s, start, end, steps, device=device), tile_px) for s in seeds]
+    strips = [resize_frames(blend_frames(net.G, s, start, end, steps, device=device), tile_px) for s in seeds]
     grid = image_grid(np.concatenate(strips), steps, gap=GAP)
     names = class_names(net)
     text = (f"class blending {names[start]} (left) -> {names[end]} (right), {steps} steps; "
