@@ -28,7 +28,7 @@ from synthhist.demo import quality as q
 
 def _held_out_accuracy(clf, tiles: dict[str, np.ndarray]) -> float:
     """Accuracy of the classifier's argmax on real tiles of each class (uint8 NHWC in)."""
-    hits = [clf.predict((tiles[k] * 255).round().astype(np.uint8)).argmax(1) == i for i, k in enumerate(tiles)]
+    hits = [clf.predict(tiles[k]).argmax(1) == i for i, k in enumerate(tiles)]
     return float(np.concatenate(hits).mean())
 
 
@@ -59,7 +59,7 @@ def main(network: str, classifier: str, num: int) -> None:
 
     for i, k in enumerate(names):
         real = q.real_tiles(k, num, net.tile_px, net.tile_um, mpp=mpp, seed=90_000 * (i + 1))
-        const, rand = q.seed_images(net, i, seeds, "const"), q.seed_images(net, i, seeds, "random")
+        const, rand = q.seed_images(net.G, i, seeds, "const"), q.seed_images(net.G, i, seeds, "random")
         s_fake, s_real, noise = q.seed_std(const), q.seed_std(real), q.noise_effect(const, rand)
         w_fake, w_real = q.white_fraction(const), q.white_fraction(real)
         print(f"{k}: seed std {s_fake:.3f} vs real {s_real:.3f} = {s_fake / s_real:.2f}x (target >= 0.6); "

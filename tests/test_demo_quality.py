@@ -8,13 +8,13 @@ from synthhist.demo import quality as q
 
 def test_figures_on_known_images():
     rng = np.random.default_rng(0)
-    flat = np.full((4, 8, 8, 3), 0.5, np.float32)
+    flat = np.full((4, 8, 8, 3), 100, np.uint8)
     assert q.seed_std(flat) == 0
-    assert q.noise_effect(flat, flat + 0.25) == 0.25
+    assert q.noise_effect(flat, flat + 51) == pytest.approx(0.2)
     white = flat.copy()
-    white[:, :2] = 1.0                                   # 2 of 8 rows near-white
+    white[:, :2] = 255                                   # 2 of 8 rows near-white
     assert q.white_fraction(white) == 0.25
-    h = q.colour_histograms(rng.uniform(0, 1, (3, 8, 8, 3)).astype(np.float32))
+    h = q.colour_histograms(rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8))
     assert h.shape == (3, 48) and np.allclose(h.reshape(3, 3, 16).sum(-1), 1)
 
 
@@ -45,7 +45,7 @@ def test_bundled_gan_is_diverse_and_the_seed_matters_more_than_the_noise():
     net = load_network("demo", device="cpu")
     seeds = list(range(16))
     for i, kind in enumerate(net.class_names):
-        const, rand = q.seed_images(net, i, seeds, "const"), q.seed_images(net, i, seeds, "random")
+        const, rand = q.seed_images(net.G, i, seeds, "const"), q.seed_images(net.G, i, seeds, "random")
         real = q.real_tiles(kind, 16, net.tile_px, net.tile_um, mpp=net.tile_um / net.tile_px, seed=7000 + 100 * i)
         assert q.seed_std(const) >= 0.6 * q.seed_std(real), (kind, q.seed_std(const), q.seed_std(real))
         assert q.seed_std(const) >= 2 * q.noise_effect(const, rand), (kind, q.seed_std(const), q.noise_effect(const, rand))

@@ -9,7 +9,8 @@ import pytest
 from gan_fixtures import golden_generator, write_native
 from PIL import Image
 
-from synthhist.demo.sheet import CAPTION_PX, GAP, MARGIN, PANEL_GAP, painted_tiles, synthetic_tiles
+from synthhist.demo.quality import real_tiles, seed_images
+from synthhist.demo.sheet import CAPTION_PX, GAP, MARGIN, PANEL_GAP
 from synthhist.explain.video import resize_frames
 from testkit import ROOT
 
@@ -47,9 +48,9 @@ def test_demo_contact_sheet_and_blends(tmp_path):
     res = net.G.img_resolution
     layout = dict(cols=2, rows=2, px=96)
     for k, kind in enumerate(["gland", "spindle"]):
-        painted = painted_tiles(kind, 1, res, field_um=net.tile_um, mpp=1.5, seed=1000 * k)
+        painted = real_tiles(kind, 1, res, net.tile_um, mpp=1.5, seed=1000 * k)
         real = resize_frames(painted, 96)[0]
-        fake = resize_frames(synthetic_tiles(net.G, k, [3]), 96)[0]
+        fake = resize_frames(seed_images(net.G, k, [3]), 96)[0]
         assert np.abs(cell(img, k, 0, 0, **layout) - real).max() <= 1       # real panel: painted tissue of the class
         assert np.abs(cell(img, k, 1, 3, **layout) - fake).max() <= 1       # synthetic panel: seeds 0..n-1 in order
         for side in (0, 1):
@@ -61,7 +62,7 @@ def test_demo_contact_sheet_and_blends(tmp_path):
     strips = np.asarray(Image.open(blend).convert("RGB"))
     assert strips.shape == (2 * MARGIN + CAPTION_PX + 2 * 96 + GAP, 2 * MARGIN + 3 * 96 + 2 * GAP, 3)
     first = strips[MARGIN + CAPTION_PX:MARGIN + CAPTION_PX + 96, MARGIN:MARGIN + 96].astype(int)
-    assert np.abs(first - resize_frames(synthetic_tiles(net.G, 0, [0]), 96)[0]).max() <= 1  # seed 0 at t = 0: class 0
+    assert np.abs(first - resize_frames(seed_images(net.G, 0, [0]), 96)[0]).max() <= 1  # seed 0 at t = 0: class 0
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_real_tiles_from_data(tmp_path, net32):
         assert np.abs(cell(img, k, 0, 0, **layout) - colour).max() <= 1
     assert (cell(img, 1, 0, 1, **layout) == 255).all()  # classB has one tile: the second cell stays blank
     G = golden_generator("g32_cond2")
-    assert np.abs(cell(img, 1, 1, 1, **layout) - resize_frames(synthetic_tiles(G, 1, [1]), 40)[0]).max() <= 1
+    assert np.abs(cell(img, 1, 1, 1, **layout) - resize_frames(seed_images(G, 1, [1]), 40)[0]).max() <= 1
 
 
 @pytest.mark.parametrize("extra, msg", [

@@ -1,6 +1,6 @@
 """How well a demo GAN shows the method: diversity across seeds, seed vs noise, lumens, colour-only separability.
 
-All images are float arrays in 0..1, [n, H, W, 3]. The figures are those of experiment/demo/README.md:
+All images are uint8 [n, H, W, 3], as generate.py writes them and the tiler stores them. The figures are those of experiment/demo/README.md:
 - seed_std: pixel standard deviation across images (per pixel and channel, then the mean); on synthetic images
   of one class it is the diversity across seeds, on real tiles the diversity a GAN should reach;
 - noise_effect: mean |image(const noise) - image(random noise)| of the same seeds;
@@ -16,53 +16,56 @@ import torch
 from PIL import Image
 
 from synthhist.demo.tissue import paint_tissue
-from synthhist.gan.checkpoint import GanNetwork
 from synthhist.gan.latent import onehot, z_from_seeds
+from synthhist.images import to_uint8
 
 WHITE = 0.85
 
 
 def real_tiles(kind: str, n: int, tile_px: int, tile_um: float, *, mpp: float = 1.5, seed: int = 0) -> np.ndarray:
-    """n fresh demo tiles of one class, each its own slide (own stain draw), resized as the tiler does: [n, px, px, 3]."""
+    """n fresh demo tiles of one class, each its own slide (own stain draw), resized as the tiler does: uint8 [n, px, px, 3]."""
     field = round(tile_um / mpp)
     tiles = [np.asarray(Image.fromarray(paint_tissue(kind, field, field, seed + i, nucleus_px=3.0 / mpp))
                         .resize((tile_px, tile_px), Image.LANCZOS)) for i in range(n)]
-    return np.stack(tiles).astype(np.float32) / 255
+    return np.stack(tiles)
 
 
 @torch.inference_mode()
-def seed_images(net: GanNetwork, class_idx: int, seeds: list[int], noise_mode: str = "const",
+def seed_images(G: torch.nn.Module, class_idx: int, seeds: list[int], noise_mode: str = "const",
                 batch: int = 16) -> np.ndarray:
-    """Synthetic images of one class at psi 1, float [n, R, R, 3] in 0..1."""
-    G = net.G
+    """The generator's images of one class for these seeds at psi 1, as generate.py makes them: uint8 [n, R, R, 3]."""
     device = next(G.parameters()).device
     out = []
     for i in range(0, len(seeds), batch):
         chunk = seeds[i:i + batch]
-        c = onehot(class_idx, net.c_dim, len(chunk), device)
-        img = G(z_from_seeds(chunk, G.z_dim, device), c, noise_mode=noise_mode)   # [n, 3, R, R] in -1..1
-        out.append(((img.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu().numpy())
+        c = onehot(class_idx, G.c_dim, len(chunk), device)
+        out.append(to_uint8(G(z_from_seeds(chunk, G.z_dim, device), c, noise_mode=noise_mode)).cpu().numpy())
     return np.concatenate(out)
 
 
+def _unit(images: np.ndarray) -> np.ndarray:
+    """uint8 images -> float64 in 0..1."""
+    return images.astype(np.float64) / 255
+
+
 def seed_std(images: np.ndarray) -> float:
-    """Mean over pixels and channels of the standard deviation across images."""
-    return float(images.std(axis=0).mean())
+    """Mean over pixels and channels of the standard deviation across images (in 0..1 units)."""
+    return float(_unit(images).std(axis=0).mean())
 
 
 def noise_effect(const: np.ndarray, random: np.ndarray) -> float:
-    """Mean |const - random| of the same seeds rendered with constant and with random noise."""
-    return float(np.abs(const - random).mean())
+    """Mean |const - random| of the same seeds rendered with constant and with random noise (in 0..1 units)."""
+    return float(np.abs(_unit(const) - _unit(random)).mean())
 
 
 def white_fraction(images: np.ndarray) -> float:
     """Fraction of pixels whose every channel is at least WHITE."""
-    return float((images.min(axis=-1) >= WHITE).mean())
+    return float((_unit(images).min(axis=-1) >= WHITE).mean())
 
 
 def colour_histograms(images: np.ndarray, bins: int = 16) -> np.ndarray:
     """Per-channel colour histograms (fractions), [n, 3 * bins]."""
-    idx = np.minimum((images * bins).astype(np.int64), bins - 1)              # [n, H, W, 3]
+    idx = images.astype(np.int64) * bins // 256                                # [n, H, W, 3] in 0..bins-1
     n, px = len(images), images.shape[1] * images.shape[2]
     flat = idx.reshape(n, -1, 3) + np.arange(3) * bins                        # channel c -> bins c*bins..
     return np.stack([np.bincount(f.ravel(), minlength=3 * bins) for f in flat]) / px

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from synthhist.cli import command
+from synthhist.demo import quality
 from synthhist.errors import UserError
 from synthhist.explain.video import resize_frames
-from synthhist.images import gan_tile_size, image_grid, save_image, to_uint8
+from synthhist.images import gan_tile_size, image_grid, save_image
 
 log = logging.getLogger("synthhist")
 
@@ -43,13 +44,6 @@ def caption(text: str, width: int) -> np.ndarray:
     img = Image.new("RGB", (width, CAPTION_PX), "white")
     ImageDraw.Draw(img).text((0, (CAPTION_PX - FONT_PX) // 2), text, fill=(40, 40, 40), font=_font())
     return np.asarray(img)
-
-
-def painted_tiles(kind: str, n: int, res: int, *, field_um: float, mpp: float, seed: int = 0) -> np.ndarray:
-    """n fresh demo tiles of tissue `kind`, uint8 [n, res, res, 3] (synthhist.demo.quality.real_tiles)."""
-    from synthhist.demo.quality import real_tiles
-
-    return (real_tiles(kind, n, res, field_um, mpp=mpp, seed=seed) * 255).round().astype(np.uint8)
 
 
 def open_reals(net, data: str | Path, *, annotations: str | Path | None = None, outcome: str | None = None):
@@ -90,18 +84,7 @@ def real_tiles(net, cls: int, n: int, *, res: int, field_um: float | None, reals
                         "tiles of the network's classes")
     if not field_um:
         raise UserError("the GAN's tile size in microns is unknown: pass --gan-um (or --data with real tiles)")
-    return painted_tiles(name, n, res, field_um=field_um, mpp=mpp, seed=1000 * cls)
-
-
-@torch.inference_mode()
-def synthetic_tiles(G, cls: int, seeds: list[int]) -> np.ndarray:
-    """The GAN's images of class cls for these seeds, as generate.py makes them: uint8 [N, R, R, 3]."""
-    from synthhist.gan.latent import onehot, z_from_seeds
-
-    device = next(G.parameters()).device
-    z = z_from_seeds(seeds, G.z_dim, device)
-    ws = G.mapping(z, onehot(cls, G.c_dim, len(seeds), device))
-    return to_uint8(G.synthesis(ws, noise_mode="const")).cpu().numpy()
+    return quality.real_tiles(name, n, res, field_um, mpp=mpp, seed=1000 * cls)
 
 
 def panel(title: str, tiles: np.ndarray, *, n: int, cols: int) -> np.ndarray:
@@ -147,7 +130,7 @@ def contact_sheet(net, *, n: int = 8, cols: int = 4, tile_px: int = 160, field_u
     rows = []
     for k, name in enumerate(class_names(net)):
         real = real_tiles(net, k, n, res=res, field_um=field_um, reals=reals, mpp=mpp)
-        fake = synthetic_tiles(net.G, k, seeds)
+        fake = quality.seed_images(net.G, k, seeds)
         panels = [panel(f"real {name}", resize_frames(real, tile_px), n=n, cols=cols),
                   panel(f"synthetic {name} ({seed_label(seeds)})", resize_frames(fake, tile_px), n=n, cols=cols)]
         rows.append(stack(panels, axis=1, gap=PANEL_GAP))
