@@ -70,7 +70,14 @@ def _set(cfg, dotted, value):
     return cfg
 
 
-_DELETE = object()
+class _Delete:
+    """The key is removed instead of set."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"  # a stable test id (pytest-xdist workers must collect the same names)
+
+
+_DELETE = _Delete()
 
 GAN_BAD = [
     ("colour", "blue", "unknown key colour"),
