@@ -86,6 +86,7 @@ GAN_KWARGS = {
     "mbstd_group": (int, False),
     "aug": (str, False),
     "target": (NUM, False),
+    "ada_kimg": (NUM, False),     # ours: kimg for ADA's p to move by 1 (the reference loop's ada_kimg, 500)
     "mirror": (bool, False),
     "tick": (int, False),
     "snap": (int, False),

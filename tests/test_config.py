@@ -296,3 +296,11 @@ def test_original_classifier_config_trains_and_params_json_holds_the_defaults(tm
     hp = params["hp"]
     assert set(hp) == set(DEFAULT_HP) and (hp["tile_px"], hp["tile_um"], hp["batch_size"]) == (72, 36, 8)
     assert (hp["hidden_layers"], hp["learning_rate"], hp["optimizer"], hp["training_balance"]) == (0, 0.0001, "Adam", "category")
+
+
+def test_ada_kimg_sets_the_ada_speed(tmp_path, gan_cfg):
+    from synthhist.gan.train.options import resolve_options
+
+    e = _load(tmp_path, _set(gan_cfg, "gan_kwargs.ada_kimg", 100))
+    assert resolve_options(e.gan_kwargs, e.tile_px, {}).ada_kimg == 100
+    assert resolve_options(_load(tmp_path, gan_cfg).gan_kwargs, e.tile_px, {}).ada_kimg == 500  # the reference's
