@@ -1,6 +1,7 @@
 """How well a demo GAN shows the method: diversity across seeds, seed vs noise, lumens, colour-only separability.
 
-All images are uint8 [n, H, W, 3], as generate.py writes them and the tiler stores them. The figures are those of experiment/demo/README.md:
+All images are uint8 [n, H, W, 3], as generate.py writes them and the tiler stores them. The figures are those
+of experiment/demo/README.md:
 - seed_std: pixel standard deviation across images (per pixel and channel, then the mean); on synthetic images
   of one class it is the diversity across seeds, on real tiles the diversity a GAN should reach;
 - noise_effect: mean |image(const noise) - image(random noise)| of the same seeds;
@@ -23,7 +24,10 @@ WHITE = 0.85
 
 
 def real_tiles(kind: str, n: int, tile_px: int, tile_um: float, *, mpp: float = 1.5, seed: int = 0) -> np.ndarray:
-    """n fresh demo tiles of one class, each its own slide (own stain draw), resized as the tiler does: uint8 [n, px, px, 3]."""
+    """n fresh demo tiles of one class, each its own slide (own stain draw), resized as the tiler does.
+
+    Returns uint8 [n, px, px, 3].
+    """
     field = round(tile_um / mpp)
     tiles = [np.asarray(Image.fromarray(paint_tissue(kind, field, field, seed + i, nucleus_px=3.0 / mpp))
                         .resize((tile_px, tile_px), Image.LANCZOS)) for i in range(n)]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import click
 import numpy as np
-import torch
 
 from synthhist.cli import command
 from synthhist.demo import quality
