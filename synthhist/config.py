@@ -84,6 +84,7 @@ GAN_KWARGS = {
     "cbase": (int, False),
     "cmax": (int, False),
     "mbstd_group": (int, False),
+    "diversity": (NUM, False),    # ours: weight of the mode-seeking hinge (gan/train/loss.py), 0 in the paper
     "aug": (str, False),
     "target": (NUM, False),
     "ada_kimg": (NUM, False),     # ours: kimg for ADA's p to move by 1 (the reference loop's ada_kimg, 500)

@@ -1,4 +1,7 @@
-"""StyleGAN2 loss (docs/stylegan2.md §2.2): non-saturating logistic, lazy R1, path-length reg., style mixing."""
+"""StyleGAN2 loss (docs/stylegan2.md §2.2): non-saturating logistic, lazy R1, path-length reg., style mixing.
+
+Optionally a mode-seeking hinge on G (docs/stylegan2.md §2.6), off in the paper's recipe.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ class StyleGAN2Loss:
     """Accumulates the gradients of one training phase ('Gmain', 'Greg', 'Dmain', 'Dreg') for one chunk."""
 
     def __init__(self, G, D, augment_pipe=None, r1_gamma: float = 10.0, style_mixing_prob: float = 0.9,
-                 pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01):
+                 pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01,
+                 diversity_weight: float = 0.0):
         self.G, self.D, self.augment_pipe = G, D, augment_pipe
+        self.diversity_weight = diversity_weight
         self.r1_gamma = r1_gamma
         self.style_mixing_prob = style_mixing_prob
         self.pl_weight, self.pl_batch_shrink, self.pl_decay = pl_weight, pl_batch_shrink, pl_decay
@@ -33,6 +38,28 @@ class StyleGAN2Loss:
         img = self.G.synthesis(ws, noise_mode="random")
         return img, ws
 
+    def diversity_ratios(self, real_img, real_c, gen_z, gen_c) -> list[torch.Tensor]:
+        """Spread of fakes over z at fixed noise / that of real tiles of one class, coarse and fine ([] if no pair).
+
+        Pairs of fakes share the class and the noise and differ in z only. A spread is the mean |a - b| of two
+        images, average-pooled to 1/8 of their side (layout) and as they are (detail).
+        """
+        labels = real_c.argmax(1) if real_c.shape[1] else torch.zeros(len(real_img), dtype=torch.long)
+        same = (labels[:, None] == labels[None, :]) & ~torch.eye(len(real_img), dtype=torch.bool, device=labels.device)
+        if not same.any():
+            return []
+        n = max(len(gen_z) // 2, 1)
+        z = torch.cat([gen_z[:n], torch.randn_like(gen_z[:n])])
+        c = torch.cat([gen_c[:n], gen_c[:n]])
+        fake = self.G.synthesis(self.G.mapping(z, c), noise_mode="const")   # [2n, 3, R, R]
+        ratios = []
+        for side in (max(real_img.shape[2] // 8, 1), real_img.shape[2]):
+            r = F.adaptive_avg_pool2d(real_img.detach(), side).flatten(1)   # [N, 3*side*side]
+            f = F.adaptive_avg_pool2d(fake, side).flatten(1)
+            real_spread = (torch.cdist(r, r, p=1) / r.shape[1])[same].mean()
+            ratios.append((f[:n] - f[n:]).abs().mean() / real_spread.clamp_min(1e-8))
+        return ratios
+
     def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Augment (when a pipe is set) and score: [N, 1] logits."""
         if self.augment_pipe is not None:
@@ -46,7 +73,12 @@ class StyleGAN2Loss:
             img, _ = self.run_G(gen_z, gen_c)
             logits = self.run_D(img, gen_c)
             loss = F.softplus(-logits)  # -log(sigmoid(logits))
-            (loss.mean() * gain).backward()
+            total = loss.mean()
+            if self.diversity_weight > 0:
+                for name, ratio in zip(("coarse", "fine"), self.diversity_ratios(real_img, real_c, gen_z, gen_c)):
+                    total = total + self.diversity_weight * F.relu(1 - ratio)
+                    stats[f"Loss/G/diversity_{name}"] = ratio.item()
+            (total * gain).backward()
             stats["Loss/G/loss"] = loss.mean().item()
         elif phase == "Greg":
             n = max(gen_z.shape[0] // self.pl_batch_shrink, 1)

@@ -36,6 +36,7 @@ class TrainOptions:
     dry_run: bool = False        # set up, print the options, train nothing
     res: int | None = None       # training resolution; None = the experiment's tile_px
     mbstd_group: int = 4
+    diversity: float = 0.0       # weight of the mode-seeking hinge on G (loss.diversity_ratio); 0 = the paper's
     ada_interval: int = 4
     ada_kimg: float = 500
     G_reg_interval: int = 4

@@ -1,0 +1,72 @@
+"""The mode-seeking hinge (gan_kwargs 'diversity', docs/stylegan2.md §2.6): off by default, on it spreads G over z."""
+
+import pytest
+import torch
+
+from synthhist.config import load_experiment
+from synthhist.errors import UserError
+from synthhist.gan import Generator
+from synthhist.gan.train.loss import StyleGAN2Loss
+from synthhist.gan.train.options import TrainOptions, resolve_options
+
+RES = 16
+
+
+def _collapsed_generator() -> Generator:
+    """A tiny G whose mapping all but ignores z: every seed of a class gives nearly one image."""
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, w_dim=8, c_dim=2, img_resolution=RES, img_channels=3, channel_base=256, channel_max=16,
+                  mapping_kwargs={"num_layers": 2}).train()
+    with torch.no_grad():
+        G.mapping.fc0.weight[:, :8] *= 1e-5      # the first layer's z inputs
+    return G.requires_grad_(True)
+
+
+def _reals() -> tuple[torch.Tensor, torch.Tensor]:
+    """8 real tiles, 4 per class, each a different random pattern."""
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(8, 3, RES, RES, generator=g) * 2 - 1, torch.eye(2)[torch.tensor([0, 1] * 4)]
+
+
+def test_default_is_the_papers_loss():
+    assert TrainOptions().diversity == 0
+    assert StyleGAN2Loss(_collapsed_generator(), None).diversity_weight == 0
+
+
+def test_ratios_see_a_collapsed_generator_and_the_hinge_spreads_it():
+    """Collapsed G: both ratios near 0 (the noise is held equal); Adam on the hinge alone raises both."""
+    G = _collapsed_generator()
+    loss = StyleGAN2Loss(G, None, diversity_weight=1.0)
+    real, real_c = _reals()
+    z, c = torch.randn(8, 8), torch.eye(2)[torch.tensor([0, 0, 1, 1] * 2)]
+    before = [r.item() for r in loss.diversity_ratios(real, real_c, z, c)]
+    assert max(before) < 1e-3
+    opt = torch.optim.Adam(G.parameters(), lr=0.01)
+    for _ in range(20):
+        opt.zero_grad()
+        sum(torch.relu(1 - r) for r in loss.diversity_ratios(real, real_c, z, c)).backward()
+        opt.step()
+    after = [r.item() for r in loss.diversity_ratios(real, real_c, z, c)]
+    assert min(after) > 100 * max(before), (before, after)
+
+
+def test_no_same_class_pair_of_reals_means_no_term():
+    G = _collapsed_generator()
+    real, _ = _reals()
+    one_each = torch.eye(2)
+    assert StyleGAN2Loss(G, None, diversity_weight=1.0).diversity_ratios(real[:2], one_each, torch.randn(2, 8),
+                                                                         one_each) == []
+
+
+def test_the_config_key_reaches_the_options(tmp_path):
+    (tmp_path / "a.csv").write_text("patient,slide,o\n")
+    (tmp_path / "s").mkdir()
+    cfg = tmp_path / "gan.json"
+    cfg.write_text('{"name": "T", "kind": "gan", "annotations": "a.csv", "slides": "s", "outcome": "o", '
+                   '"tile_px": 64, "tile_um": 96, "gan_kwargs": {"gamma": 0.05, "batch": 8, "gpus": 1, '
+                   '"kimg": 1, "diversity": 1.5}}')
+    exp = load_experiment(cfg)
+    assert resolve_options(exp.gan_kwargs, 64, {}).diversity == 1.5
+    cfg.write_text(cfg.read_text().replace("1.5", '"a lot"'))
+    with pytest.raises(UserError, match="diversity"):
+        load_experiment(cfg)
