@@ -70,3 +70,23 @@ def test_the_config_key_reaches_the_options(tmp_path):
     cfg.write_text(cfg.read_text().replace("1.5", '"a lot"'))
     with pytest.raises(UserError, match="diversity"):
         load_experiment(cfg)
+
+
+class _BeyondWhite(torch.nn.Module):
+    """A 'generator' whose images differ over z only above white (values > 1, shown as 255)."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def mapping(self, z, c):
+        return z[:, None]                                            # [N, 1, z_dim]
+
+    def synthesis(self, ws, noise_mode):
+        return (2 + ws[:, :, :1, None].abs()).expand(-1, 3, RES, RES)
+
+
+def test_differences_beyond_white_do_not_count():
+    real, real_c = _reals()
+    ratios = StyleGAN2Loss(_BeyondWhite(), None).diversity_ratios(real, real_c, torch.randn(8, 8), real_c)
+    assert [r.item() for r in ratios] == [0, 0]

@@ -42,7 +42,8 @@ class StyleGAN2Loss:
         """Spread of fakes over z at fixed noise / that of real tiles of one class, coarse and fine ([] if no pair).
 
         Pairs of fakes share the class and the noise and differ in z only. A spread is the mean |a - b| of two
-        images, average-pooled to 1/8 of their side (layout) and as they are (detail).
+        images, average-pooled to 1/8 of their side (layout) and as they are (detail). Fakes are clamped to the
+        displayable range first: differences beyond it (a saturated region) cannot be seen and do not count.
         """
         labels = real_c.argmax(1) if real_c.shape[1] else torch.zeros(len(real_img), dtype=torch.long)
         same = (labels[:, None] == labels[None, :]) & ~torch.eye(len(real_img), dtype=torch.bool, device=labels.device)
@@ -51,7 +52,7 @@ class StyleGAN2Loss:
         n = max(len(gen_z) // 2, 1)
         z = torch.cat([gen_z[:n], torch.randn_like(gen_z[:n])])
         c = torch.cat([gen_c[:n], gen_c[:n]])
-        fake = self.G.synthesis(self.G.mapping(z, c), noise_mode="const")   # [2n, 3, R, R]
+        fake = self.G.synthesis(self.G.mapping(z, c), noise_mode="const").clamp(-1, 1)  # [2n, 3, R, R], as shown
         ratios = []
         for side in (max(real_img.shape[2] // 8, 1), real_img.shape[2]):
             r = F.adaptive_avg_pool2d(real_img.detach(), side).flatten(1)   # [N, 3*side*side]
