@@ -262,7 +262,8 @@ def test_http_requests_supersede_while_rendering(tmp_path):
             async def get(seed, delay):
                 await asyncio.sleep(delay)
                 return (await c.get("/api/render", params={"seed": seed, "cls": 0})).json()
-            return await asyncio.gather(*(get(s, 0.02 * s) for s in range(5)))
+            # seed 0 gets 0.1 s to start rendering (a loaded CI machine can take more than 0.02 s), then 1-4
+            return await asyncio.gather(*(get(s, 0.1 + 0.02 * s if s else 0) for s in range(5)))
 
     t0 = time.perf_counter()
     out = asyncio.run(burst())
