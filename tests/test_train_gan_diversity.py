@@ -7,7 +7,7 @@ from synthhist.config import load_experiment
 from synthhist.errors import UserError
 from synthhist.gan import Generator
 from synthhist.gan.train.loss import StyleGAN2Loss
-from synthhist.gan.train.options import TrainOptions, resolve_options
+from synthhist.gan.train.options import TrainOptions, resolve_options, validate
 
 RES = 16
 
@@ -70,6 +70,8 @@ def test_the_config_key_reaches_the_options(tmp_path):
     cfg.write_text(cfg.read_text().replace("1.5", '"a lot"'))
     with pytest.raises(UserError, match="diversity"):
         load_experiment(cfg)
+    with pytest.raises(UserError, match="diversity -1 is negative"):
+        validate(TrainOptions(res=64, gamma=0.05, diversity=-1), 1)
 
 
 class _BeyondWhite(torch.nn.Module):

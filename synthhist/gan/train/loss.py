@@ -45,7 +45,7 @@ class StyleGAN2Loss:
         images, average-pooled to 1/8 of their side (layout) and as they are (detail). Fakes are clamped to the
         displayable range first: differences beyond it (a saturated region) cannot be seen and do not count.
         """
-        labels = real_c.argmax(1) if real_c.shape[1] else torch.zeros(len(real_img), dtype=torch.long)
+        labels = real_c.argmax(1) if real_c.shape[1] else torch.zeros(len(real_img), dtype=torch.long, device=real_c.device)
         same = (labels[:, None] == labels[None, :]) & ~torch.eye(len(real_img), dtype=torch.bool, device=labels.device)
         if not same.any():
             return []

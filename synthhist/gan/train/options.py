@@ -36,7 +36,7 @@ class TrainOptions:
     dry_run: bool = False        # set up, print the options, train nothing
     res: int | None = None       # training resolution; None = the experiment's tile_px
     mbstd_group: int = 4
-    diversity: float = 0.0       # weight of the mode-seeking hinge on G (loss.diversity_ratio); 0 = the paper's
+    diversity: float = 0.0       # weight of the mode-seeking hinge on G (loss.diversity_ratios); 0 = the paper's
     ada_interval: int = 4
     ada_kimg: float = 500
     G_reg_interval: int = 4
@@ -109,6 +109,8 @@ def validate(opts: TrainOptions, world_size: int) -> None:
     group = min(opts.mbstd_group, opts.batch_gpu)
     if opts.batch_gpu % group:
         raise UserError(f"--batch-gpu {opts.batch_gpu} is not divisible by the minibatch-std group ({group})")
+    if opts.diversity < 0:
+        raise UserError(f"gan_kwargs diversity {opts.diversity:g} is negative (a weight: 0 = off)")
     if opts.aug not in ("ada", "noaug", "fixed"):
         raise UserError(f"--aug {opts.aug!r}: choose ada, noaug or fixed")
     if not 0 <= opts.augment_p <= 1 or not 0 < opts.ada_target < 1:
