@@ -1,6 +1,7 @@
 """The demo's targets (issue #12), measured on a GAN + classifier pair against fresh real demo tiles.
 
-Real tiles are painted by synthhist.demo.tissue as the demo slides are (each tile its own slide, so every
+Real tiles are painted by synthhist.demo.tissue as the demo slides are, at their level-0 resolution (--mpp),
+then resized to the network's or the classifier's tile as the tiler does (each tile its own slide, so every
 one is held out from training). Prints, per class and overall:
 - colour-only baseline: a logistic regression on per-channel colour histograms of real classifier-size
   tiles, trained on one set and scored on another (target: at most 0.65);
@@ -36,7 +37,9 @@ def _held_out_accuracy(clf, tiles: dict[str, np.ndarray]) -> float:
 @click.option("--network", default="demo", show_default=True)
 @click.option("--classifier", default="demo", show_default=True)
 @click.option("--num", type=int, default=64, show_default=True, help="Seeds and real tiles per class")
-def main(network: str, classifier: str, num: int) -> None:
+@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=1.5, show_default=True,
+              help="The demo slides' level-0 microns per pixel (python -m synthhist.demo.data --mpp)")
+def main(network: str, classifier: str, num: int, mpp: float) -> None:
     """Print the demo targets for a GAN + classifier pair."""
     from synthhist.classifier import load_classifier
     from synthhist.explain.search import SearchOptions, concordance_search
@@ -45,7 +48,6 @@ def main(network: str, classifier: str, num: int) -> None:
     net = load_network(network, device="cpu")
     clf = load_classifier(classifier)
     names = net.class_names
-    mpp = net.tile_um / net.tile_px
     seeds = list(range(num))
     clf_tiles = {k: q.real_tiles(k, num, clf.tile_px, clf.tile_um, mpp=mpp, seed=10_000 * (i + 1))
                  for i, k in enumerate(names)}
