@@ -38,7 +38,7 @@ def _held_out_accuracy(clf, tiles: dict[str, np.ndarray]) -> float:
 @click.option("--classifier", default="demo", show_default=True)
 @click.option("--num", type=int, default=64, show_default=True, help="Seeds and real tiles per class")
 @click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=1.5, show_default=True,
-              help="The demo slides' level-0 microns per pixel (python -m synthhist.demo.data --mpp)")
+              help="Microns per pixel painted tissue is drawn at (the demo cohort's level 0).")
 def main(network: str, classifier: str, num: int, mpp: float) -> None:
     """Print the demo targets for a GAN + classifier pair."""
     from synthhist.classifier import load_classifier
