@@ -25,6 +25,7 @@ import numpy as np
 
 from synthhist.cli import command, run
 from synthhist.demo import quality as q
+from synthhist.demo.tissue import MPP
 
 
 def _held_out_accuracy(clf, tiles: dict[str, np.ndarray]) -> float:
@@ -37,7 +38,7 @@ def _held_out_accuracy(clf, tiles: dict[str, np.ndarray]) -> float:
 @click.option("--network", default="demo", show_default=True)
 @click.option("--classifier", default="demo", show_default=True)
 @click.option("--num", type=int, default=64, show_default=True, help="Seeds and real tiles per class")
-@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=1.5, show_default=True,
+@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=MPP, show_default=True,
               help="Microns per pixel painted tissue is drawn at (the demo cohort's level 0).")
 def main(network: str, classifier: str, num: int, mpp: float) -> None:
     """Print the demo targets for a GAN + classifier pair."""

@@ -12,7 +12,7 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from synthhist.demo.tissue import CLASSES, paint_slide
+from synthhist.demo.tissue import CLASSES, MPP, NUCLEUS_UM, paint_slide
 from synthhist.fileio import atomic_open
 from synthhist.wsi.synthetic import write_pyramid_tiff
 
@@ -28,13 +28,13 @@ def roi_polygon(size: int, n: int = 24, inset: float = 0.22) -> list[tuple[int, 
     return [(int(c + r * math.cos(2 * math.pi * k / n)), int(c + r * math.sin(2 * math.pi * k / n))) for k in range(n)]
 
 
-def write_demo_data(outdir: str | Path, n_per_class: int = 20, size: int = 1536, mpp: float = 1.5,
+def write_demo_data(outdir: str | Path, n_per_class: int = 20, size: int = 1536, mpp: float = MPP,
                     seed: int = 0) -> Path:
     """Write slides/<slide>.tiff, labels.csv (patient, slide, site, tissue) and rois.tar.gz under outdir."""
     outdir = Path(outdir)
     (outdir / "slides").mkdir(parents=True, exist_ok=True)
     names = slide_names(n_per_class)
-    nucleus_px = 3.0 / mpp                    # nuclear radius about 3 um
+    nucleus_px = NUCLEUS_UM / mpp
     for i, (name, kind) in enumerate(tqdm(names, desc="demo slides", unit="slide")):
         path = outdir / "slides" / f"{name}.tiff"
         if path.exists():
@@ -75,7 +75,7 @@ def tile_preview(outdir: str | Path) -> np.ndarray:
 @click.argument("outdir", type=click.Path(file_okay=False))
 @click.option("--n-per-class", type=click.IntRange(min=1), default=20, show_default=True, help="Slides per class.")
 @click.option("--size", type=click.IntRange(min=256), default=1536, show_default=True, help="Slide width/height (px).")
-@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=1.5, show_default=True,
+@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=MPP, show_default=True,
               help="Microns per pixel at level 0.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
 def main(outdir, n_per_class, size, mpp, seed):

@@ -16,20 +16,20 @@ import torch
 
 from PIL import Image
 
-from synthhist.demo.tissue import paint_tissue
+from synthhist.demo.tissue import MPP, NUCLEUS_UM, paint_tissue
 from synthhist.gan.latent import onehot, z_from_seeds
 from synthhist.images import to_uint8
 
 WHITE = 0.85
 
 
-def real_tiles(kind: str, n: int, tile_px: int, tile_um: float, *, mpp: float = 1.5, seed: int = 0) -> np.ndarray:
+def real_tiles(kind: str, n: int, tile_px: int, tile_um: float, *, mpp: float = MPP, seed: int = 0) -> np.ndarray:
     """n fresh demo tiles of one class, each its own slide (own stain draw), resized as the tiler does.
 
     Returns uint8 [n, px, px, 3].
     """
     field = round(tile_um / mpp)
-    tiles = [np.asarray(Image.fromarray(paint_tissue(kind, field, field, seed + i, nucleus_px=3.0 / mpp))
+    tiles = [np.asarray(Image.fromarray(paint_tissue(kind, field, field, seed + i, nucleus_px=NUCLEUS_UM / mpp))
                         .resize((tile_px, tile_px), Image.LANCZOS)) for i in range(n)]
     return np.stack(tiles)
 

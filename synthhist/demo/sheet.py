@@ -17,6 +17,7 @@ import numpy as np
 
 from synthhist.cli import command
 from synthhist.demo import quality
+from synthhist.demo.tissue import CLASSES, MPP
 from synthhist.errors import UserError
 from synthhist.explain.video import resize_frames
 from synthhist.images import gan_tile_size, image_grid, save_image
@@ -62,8 +63,6 @@ def open_reals(net, data: str | Path, *, annotations: str | Path | None = None, 
 
 def real_tiles(net, cls: int, n: int, *, res: int, field_um: float | None, reals=None, mpp: float) -> np.ndarray:
     """Up to n real tiles of network class cls [m, res, res, 3]: from reals (open_reals) or painted (demo classes)."""
-    from synthhist.demo.tissue import CLASSES
-
     name = class_names(net)[cls]
     if reals is not None:
         from synthhist.metrics.reals import read_tiles, select
@@ -122,7 +121,7 @@ def seed_label(seeds: list[int]) -> str:
 
 
 def contact_sheet(net, *, n: int = 8, cols: int = 4, tile_px: int = 160, field_um: float | None = None,
-                  reals=None, mpp: float = 1.5) -> np.ndarray:
+                  reals=None, mpp: float = MPP) -> np.ndarray:
     """One row per class of net: [real tiles | synthetic tiles of seeds 0..n-1], each upscaled to tile_px."""
     res = int(net.G.img_resolution)
     seeds = list(range(n))
@@ -169,7 +168,7 @@ def blend_sheet(net, seeds: list[int], steps: int, *, tile_px: int = 160, start:
               help="Size every tile is shown at (smooth bicubic resize).")
 @click.option("--gan-um", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Field of a GAN tile in microns, for painted tiles [default: network metadata].")
-@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=1.5, show_default=True,
+@click.option("--mpp", type=click.FloatRange(min=0, min_open=True), default=MPP, show_default=True,
               help="Microns per pixel painted tissue is drawn at (the demo cohort's level 0).")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available]")
 def main(network, out, blend, blend_seeds, blend_steps, data, annotations, outcome, n, cols, tile_px, gan_um, mpp,

@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 CLASSES = ("gland", "spindle")
+MPP = 1.5          # microns per pixel of the demo cohort's slides at level 0
+NUCLEUS_UM = 3.0   # nuclear radius, microns
 
 STROMA, CYTOPLASM, NUCLEUS, WHITE = 0, 1, 2, 3
 # (haematoxylin, eosin) optical density of each component
