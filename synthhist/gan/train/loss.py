@@ -15,8 +15,9 @@ class StyleGAN2Loss:
 
     def __init__(self, G, D, augment_pipe=None, r1_gamma: float = 10.0, style_mixing_prob: float = 0.9,
                  pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01,
-                 diversity_weight: float = 0.0):
+                 diversity_weight: float = 0.0, noise: bool = True):
         self.G, self.D, self.augment_pipe = G, D, augment_pipe
+        self.noise = noise  # False: G's noise inputs stay off, their strengths at 0, so the seed alone decides
         self.diversity_weight = diversity_weight
         self.r1_gamma = r1_gamma
         self.style_mixing_prob = style_mixing_prob
@@ -35,7 +36,7 @@ class StyleGAN2Loss:
             if cutoff < num_ws:
                 ws2 = self.G.mapping(torch.randn_like(z), c, update_emas=False)
                 ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], 1)
-        img = self.G.synthesis(ws, noise_mode="random")
+        img = self.G.synthesis(ws, noise_mode="random" if self.noise else "none")
         return img, ws
 
     def diversity_ratios(self, real_img, real_c, gen_z, gen_c) -> list[torch.Tensor]:
@@ -52,7 +53,8 @@ class StyleGAN2Loss:
         n = max(len(gen_z) // 2, 1)
         z = torch.cat([gen_z[:n], torch.randn_like(gen_z[:n])])
         c = torch.cat([gen_c[:n], gen_c[:n]])
-        fake = self.G.synthesis(self.G.mapping(z, c), noise_mode="const").clamp(-1, 1)  # [2n, 3, R, R], as shown
+        # [2n, 3, R, R], clamped as shown
+        fake = self.G.synthesis(self.G.mapping(z, c), noise_mode="const" if self.noise else "none").clamp(-1, 1)
         ratios = []
         for side in (max(real_img.shape[2] // 8, 1), real_img.shape[2]):
             r = F.adaptive_avg_pool2d(real_img.detach(), side).flatten(1)   # [N, 3*side*side]

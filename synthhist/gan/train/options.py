@@ -37,6 +37,7 @@ class TrainOptions:
     res: int | None = None       # training resolution; None = the experiment's tile_px
     mbstd_group: int = 4
     diversity: float = 0.0       # weight of the mode-seeking hinge on G (loss.diversity_ratios); 0 = the paper's
+    noise: bool = True           # G's per-pixel noise inputs; False trains without them (the paper's: True)
     ada_interval: int = 4
     ada_kimg: float = 500
     G_reg_interval: int = 4
