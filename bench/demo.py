@@ -65,8 +65,9 @@ def main(network: str, classifier: str, num: int, mpp: float) -> None:
         const, rand = q.seed_images(net.G, i, seeds, "const"), q.seed_images(net.G, i, seeds, "random")
         s_fake, s_real, noise = q.seed_std(const), q.seed_std(real), q.noise_effect(const, rand)
         w_fake, w_real = q.white_fraction(const), q.white_fraction(real)
+        ratio = f"{s_fake / noise:.1f}x" if noise else "inf (noise off)"
         print(f"{k}: seed std {s_fake:.3f} vs real {s_real:.3f} = {s_fake / s_real:.2f}x (target >= 0.6); "
-              f"seed/noise {s_fake:.3f}/{noise:.3f} = {s_fake / max(noise, 1e-9):.1f}x (target >= 2); "
+              f"seed/noise {s_fake:.3f}/{noise:.3f} = {ratio} (target >= 2); "
               f"near-white {w_fake:.3f} vs real {w_real:.3f} = {w_fake / max(w_real, 1e-9):.2f}x"
               + (" (target 0.5-2)" if k == "gland" else ""))
 
