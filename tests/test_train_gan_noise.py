@@ -47,3 +47,23 @@ def test_a_run_without_noise_keeps_every_strength_at_zero(tmp_path, script):
     with torch.no_grad():
         torch.testing.assert_close(net.G(z, c, noise_mode="const"), net.G(z, c, noise_mode="random"), rtol=0, atol=0)
     assert net.G_train.mapping.fc0.weight.ne(net.G.mapping.fc0.weight).any()  # it did train
+
+
+def test_resuming_with_noise_off_zeroes_the_learnt_strengths(tmp_path, script):
+    from synthhist.gan import load_network
+
+    p = make_project(tmp_path)
+    args = ["--exp", p.config, "--outdir", p.root, "--tick", "0.016", *TINY]
+    script("train_gan.py", *args, "--kimg", "0.016")
+    first = next(p.gan_dir.glob("*/network-snapshot-*"))
+    assert any(_strengths(load_network(first, training=True).G_train))   # learnt with noise on
+    cfg = json.loads(p.config.read_text())
+    cfg["gan_kwargs"]["noise"] = False
+    p.config.write_text(json.dumps(cfg))
+    out = script("train_gan.py", *args, "--kimg", "0.032", "--resume", "latest")
+    assert "noise strengths of G and G_ema set to 0" in out.stdout + out.stderr
+    last = max(p.gan_dir.glob("*/network-snapshot-*"))
+    assert last != first
+    net = load_network(last, training=True)
+    for G in (net.G, net.G_train):
+        assert set(_strengths(G)) == {0.0}

@@ -61,6 +61,16 @@ def _copy_params(src: torch.nn.Module, dst: torch.nn.Module, what: str, source, 
     return len(missing)
 
 
+@torch.no_grad()
+def _noise_off(G: torch.nn.Module, G_ema: torch.nn.Module) -> None:
+    """Set every noise strength of G and G_ema to 0 (gan_kwargs noise false; a resumed network had them learnt)."""
+    strengths = [p for m in (G, G_ema) for name, p in m.named_parameters() if name.endswith("noise_strength")]
+    if any(float(p) != 0 for p in strengths):
+        log.info(f"noise off: the {len(strengths) // 2} noise strengths of G and G_ema set to 0")
+    for p in strengths:
+        p.zero_()
+
+
 def _step(module: torch.nn.Module, opt: torch.optim.Optimizer, d: Dist) -> None:
     """Average grads over processes, NaN -> 0 and +-inf -> +-1e5, then step the params that got a gradient.
 
@@ -197,6 +207,8 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
                 raise UserError(f"cannot resume from {start.path}: optimizer state does not fit ({e})") from None
         else:  # a reference pickle: transfer learning (reference: faster ADA, no EMA ramp-up)
             ts.ada_kimg, ts.ema_rampup = 100, None
+    if not opts.noise:
+        _noise_off(G, G_ema)
     for m in (G, D, G_ema, augment_pipe):
         if m is not None:
             broadcast_module(m, d)
