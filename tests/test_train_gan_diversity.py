@@ -34,19 +34,24 @@ def test_default_is_the_papers_loss():
 
 
 def test_ratios_see_a_collapsed_generator_and_the_hinge_spreads_it():
-    """Collapsed G: both ratios near 0 (the noise is held equal); Adam on the hinge alone raises both."""
+    """Collapsed G: both ratios near 0 (a pair shares its noise); Adam on the hinge alone raises both."""
     G = _collapsed_generator()
     loss = StyleGAN2Loss(G, None, diversity_weight=1.0)
     real, real_c = _reals()
     z, c = torch.randn(8, 8), torch.eye(2)[torch.tensor([0, 0, 1, 1] * 2)]
-    before = [r.item() for r in loss.diversity_ratios(real, real_c, z, c)]
+
+    def ratios():
+        torch.manual_seed(2)  # the same pairs each time
+        return loss.diversity_ratios(real, real_c, *loss.run_G_paired(z, c)[:2])
+
+    before = [r.item() for r in ratios()]
     assert max(before) < 1e-3
     opt = torch.optim.Adam(G.parameters(), lr=0.01)
     for _ in range(20):
         opt.zero_grad()
-        sum(torch.relu(1 - r) for r in loss.diversity_ratios(real, real_c, z, c)).backward()
+        sum(torch.relu(1 - r) for r in ratios()).backward()
         opt.step()
-    after = [r.item() for r in loss.diversity_ratios(real, real_c, z, c)]
+    after = [r.item() for r in ratios()]
     assert min(after) > 100 * max(before), (before, after)
 
 
@@ -54,8 +59,33 @@ def test_no_same_class_pair_of_reals_means_no_term():
     G = _collapsed_generator()
     real, _ = _reals()
     one_each = torch.eye(2)
-    assert StyleGAN2Loss(G, None, diversity_weight=1.0).diversity_ratios(real[:2], one_each, torch.randn(2, 8),
-                                                                         one_each) == []
+    loss = StyleGAN2Loss(G, None, diversity_weight=1.0)
+    assert loss.diversity_ratios(real[:2], one_each, *loss.run_G_paired(torch.randn(2, 8), one_each)[:2]) == []
+
+
+class _Recorder(torch.nn.Module):
+    """A 'discriminator' that keeps the images and labels it scores."""
+
+    def forward(self, img, c):
+        self.seen = img.detach(), c
+        return img.mean((1, 2, 3))[:, None]
+
+
+def test_d_scores_the_pairs_and_a_pair_shares_its_noise():
+    """With the hinge on, G's main phase shows D the pairs it measures; noise strong, z ignored -> a == b."""
+    G = _collapsed_generator()
+    with torch.no_grad():
+        G.mapping.fc0.weight[:, :8] = 0
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(1.0)
+    D, real, real_c = _Recorder(), *_reals()
+    z, c = torch.randn(7, 8), torch.eye(2)[torch.tensor([0, 1, 1, 0, 1, 0, 0])]
+    StyleGAN2Loss(G, D, diversity_weight=1.0).accumulate_gradients("Gmain", real, real_c, z, c, gain=1)
+    img, seen_c = D.seen
+    assert len(img) == 7 and torch.equal(seen_c[:3], c[:3]) and torch.equal(seen_c[3:6], c[:3])
+    assert torch.equal(img[:3], img[3:6])  # z ignored, noise shared: one image per pair
+    assert (img[:3] - G.synthesis(G.mapping(z[:3], c[:3]), noise_mode="random")).abs().max() > 0.01
 
 
 def test_the_config_key_reaches_the_options(tmp_path):
@@ -81,7 +111,7 @@ class _BeyondWhite(torch.nn.Module):
         super().__init__()
         self.unused = torch.nn.Parameter(torch.zeros(1))
 
-    def mapping(self, z, c):
+    def mapping(self, z, c, **kwargs):
         return z[:, None]                                            # [N, 1, z_dim]
 
     def synthesis(self, ws, noise_mode):
@@ -90,5 +120,6 @@ class _BeyondWhite(torch.nn.Module):
 
 def test_differences_beyond_white_do_not_count():
     real, real_c = _reals()
-    ratios = StyleGAN2Loss(_BeyondWhite(), None).diversity_ratios(real, real_c, torch.randn(8, 8), real_c)
+    loss = StyleGAN2Loss(_BeyondWhite(), None)
+    ratios = loss.diversity_ratios(real, real_c, *loss.run_G_paired(torch.randn(8, 8), real_c)[:2])
     assert [r.item() for r in ratios] == [0, 0]

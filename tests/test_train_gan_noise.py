@@ -33,7 +33,7 @@ def test_the_config_key_reaches_the_options_and_must_be_a_boolean(tmp_path):
 
 
 def test_a_run_without_noise_keeps_every_strength_at_zero(tmp_path, script):
-    """train_gan.py with noise false and the diversity hinge on (its own G pass): noise changes no image."""
+    """train_gan.py with noise false and the diversity hinge on: noise changes no image."""
     from synthhist.gan import load_network
 
     p = make_project(tmp_path, gan_kwargs={"noise": False, "diversity": 0.5})

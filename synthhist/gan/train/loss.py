@@ -39,28 +39,40 @@ class StyleGAN2Loss:
         img = self.G.synthesis(ws, noise_mode="random" if self.noise else "none")
         return img, ws
 
-    def diversity_ratios(self, real_img, real_c, gen_z, gen_c) -> list[torch.Tensor]:
-        """Spread of fakes over z at fixed noise / that of real tiles of one class, coarse and fine ([] if no pair).
+    def run_G_paired(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fakes in pairs that differ by z only: (a [n, 3, R, R], b [n, 3, R, R], c [n, c_dim]), n = len(z) // 2.
 
-        Pairs of fakes share the class and the noise and differ in z only. A spread is the mean |a - b| of two
-        images, average-pooled to 1/8 of their side (layout) and as they are (detail). Fakes are clamped to the
-        displayable range first: differences beyond it (a saturated region) cannot be seen and do not count.
+        a = G(z[:n], c[:n]) and b = G(z[n:2n], c[:n]) draw the same style-mixing cutoff and latent and the same
+        random noise (one seed replayed for both), so that the spread of a pair is the latent's alone.
+        """
+        n = len(z) // 2
+        seed = int(torch.randint(1 << 62, ()))
+        devices = [z.device.index or 0] if z.device.type == "cuda" else []
+        halves = []
+        for part in (z[:n], z[n:2 * n]):
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                halves.append(self.run_G(part, c[:n])[0])
+        return halves[0], halves[1], c[:n]
+
+    def diversity_ratios(self, real_img, real_c, a, b) -> list[torch.Tensor]:
+        """Spread of fake pairs a, b over z / that of real tiles of one class, coarse and fine ([] if no pair).
+
+        A spread is the mean |a - b| of two images, average-pooled to 1/8 of their side (layout) and as they are
+        (detail). Fakes are clamped to the displayable range first: differences beyond it (a saturated region)
+        cannot be seen and do not count.
         """
         labels = real_c.argmax(1) if real_c.shape[1] else torch.zeros(len(real_img), dtype=torch.long, device=real_c.device)
         same = (labels[:, None] == labels[None, :]) & ~torch.eye(len(real_img), dtype=torch.bool, device=labels.device)
-        if not same.any():
+        if not same.any() or not len(a):
             return []
-        n = max(len(gen_z) // 2, 1)
-        z = torch.cat([gen_z[:n], torch.randn_like(gen_z[:n])])
-        c = torch.cat([gen_c[:n], gen_c[:n]])
-        # [2n, 3, R, R], clamped as shown
-        fake = self.G.synthesis(self.G.mapping(z, c), noise_mode="const" if self.noise else "none").clamp(-1, 1)
+        a, b = a.clamp(-1, 1), b.clamp(-1, 1)  # as shown
         ratios = []
         for side in (max(real_img.shape[2] // 8, 1), real_img.shape[2]):
             r = F.adaptive_avg_pool2d(real_img.detach(), side).flatten(1)   # [N, 3*side*side]
-            f = F.adaptive_avg_pool2d(fake, side).flatten(1)
             real_spread = (torch.cdist(r, r, p=1) / r.shape[1])[same].mean()
-            ratios.append((f[:n] - f[n:]).abs().mean() / real_spread.clamp_min(1e-8))
+            fake_spread = (F.adaptive_avg_pool2d(a, side) - F.adaptive_avg_pool2d(b, side)).abs().mean()
+            ratios.append(fake_spread / real_spread.clamp_min(1e-8))
         return ratios
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -73,12 +85,18 @@ class StyleGAN2Loss:
         """Backward the phase's loss times gain; returns scalar stats for logging."""
         stats = {}
         if phase == "Gmain":
-            img, _ = self.run_G(gen_z, gen_c)
-            logits = self.run_D(img, gen_c)
+            if self.diversity_weight > 0:  # D scores the pairs the hinge measures: they must look real too
+                a, b, c_pair = self.run_G_paired(gen_z, gen_c)
+                rest = len(gen_z) - 2 * len(a)
+                img = torch.cat([a, b] + ([self.run_G(gen_z[-rest:], gen_c[-rest:])[0]] if rest else []))
+                c = torch.cat([c_pair, c_pair, gen_c[len(gen_c) - rest:]])
+            else:
+                (img, _), c = self.run_G(gen_z, gen_c), gen_c
+            logits = self.run_D(img, c)
             loss = F.softplus(-logits)  # -log(sigmoid(logits))
             total = loss.mean()
             if self.diversity_weight > 0:
-                for name, ratio in zip(("coarse", "fine"), self.diversity_ratios(real_img, real_c, gen_z, gen_c)):
+                for name, ratio in zip(("coarse", "fine"), self.diversity_ratios(real_img, real_c, a, b)):
                     total = total + self.diversity_weight * F.relu(1 - ratio)
                     stats[f"Loss/G/diversity_{name}"] = ratio.item()
             (total * gain).backward()
