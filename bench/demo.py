@@ -9,6 +9,8 @@ one is held out from training). Prints, per class and overall:
 - pixel std across seeds, synthetic / real (target: at least 0.6);
 - std across seeds / mean |const - random noise| (target: at least 2);
 - near-white fraction of synthetic / real gland tiles (target: 0.5 to 2);
+- classifier accuracy on real tiles painted at the GAN's tile and cropped / resized to the classifier's as
+  concordance.py bridges GAN images: what a perfect GAN would score, so a bound on concordance at its resolution;
 - strongly concordant seeds (target: at least 90%).
 
     PYTHONPATH=. python bench/demo.py --network demo --classifier demo --num 64
@@ -42,7 +44,10 @@ def _held_out_accuracy(clf, tiles: dict[str, np.ndarray]) -> float:
               help="Microns per pixel painted tissue is drawn at (the demo cohort's level 0).")
 def main(network: str, classifier: str, num: int, mpp: float) -> None:
     """Print the demo targets for a GAN + classifier pair."""
+    import torch
+
     from synthhist.classifier import load_classifier
+    from synthhist.explain.bridge import Bridge, gan_tile
     from synthhist.explain.search import SearchOptions, concordance_search
     from synthhist.gan import load_network
 
@@ -60,8 +65,10 @@ def main(network: str, classifier: str, num: int, mpp: float) -> None:
           "  (target <= 0.65)")
     print(f"classifier accuracy on real held-out tiles: {_held_out_accuracy(clf, clf_tiles):.3f}  (target >= 0.95)")
 
+    bridge, bridged = Bridge.for_classifier(*gan_tile(net), clf), {}
     for i, k in enumerate(names):
         real = q.real_tiles(k, num, net.tile_px, net.tile_um, mpp=mpp, seed=90_000 * (i + 1))
+        bridged[k] = bridge.from_uint8(torch.from_numpy(real))
         const, rand = q.seed_images(net.G, i, seeds, "const"), q.seed_images(net.G, i, seeds, "random")
         s_fake, s_real, noise = q.seed_std(const), q.seed_std(real), q.noise_effect(const, rand)
         w_fake, w_real = q.white_fraction(const), q.white_fraction(real)
@@ -71,6 +78,8 @@ def main(network: str, classifier: str, num: int, mpp: float) -> None:
               f"near-white {w_fake:.3f} vs real {w_real:.3f} = {w_fake / max(w_real, 1e-9):.2f}x"
               + (" (target 0.5-2)" if k == "gland" else ""))
 
+    print(f"classifier accuracy on real tiles at the GAN's {bridge.gan_px} px / {bridge.gan_um:g} um, bridged to its "
+          f"{bridge.clf_px} px / {bridge.clf_um:g} um: {_held_out_accuracy(clf, bridged):.3f}  (a bound on concordance)")
     with tempfile.TemporaryDirectory() as tmp:
         search = concordance_search(Path(tmp) / "concordance.csv",
                                     SearchOptions(network=network, classifier=classifier, seeds=f"0-{num - 1}",
