@@ -226,6 +226,20 @@ def test_concordance_script(script, models, tmp_path):
     n = (df["concordance"] == "strong").sum()
     assert f"strong: {100 * n / 8:.1f}% ({n}/8 seeds)" in proc.stdout
     assert "outcome_idx 1; thresholds low 0.25, mid 0.5, high 0.75" in proc.stderr
+    assert "upsampled" not in proc.stderr                # 12.5 um/px GAN -> 18.9 um/px classifier: downsampled
+
+
+@pytest.mark.slow
+def test_concordance_warns_when_gan_images_are_upsampled(script, models, tmp_path):
+    """A 32 px / 400 um GAN (12.5 um/px) read by a 32 px / 100 um classifier (3.1 um/px): one warning line."""
+    from explain_fixtures import write_classifier
+
+    fine = write_classifier(tmp_path / "fine", 32, 100.0)
+    proc = script("concordance.py", "--network", models["net"], "--classifier", fine, "--out", tmp_path / "c.csv",
+                  "--seeds", "0-1", "--device", "cpu")
+    lines = [ln for ln in proc.stderr.splitlines() if "upsampled" in ln]
+    assert len(lines) == 1 and "12.5 um/px" in lines[0] and "3.12 um/px" in lines[0] and "upsampled 4x" in lines[0]
+    assert len(pd.read_csv(tmp_path / "c.csv")) == 2
 
 
 @pytest.mark.slow

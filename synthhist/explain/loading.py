@@ -15,6 +15,8 @@ from synthhist.gan.classes import resolve_class
 
 log = logging.getLogger("synthhist")
 
+UPSAMPLE_WARN = 1.5  # warn when the bridge upsamples GAN images more than this (fine detail is missing)
+
 
 def resolve_models(network: str | None, classifier: str | None) -> tuple[str, str | None]:
     """Resolve both model references (None = demo) before anything slow is loaded; one-line UserError otherwise.
@@ -59,6 +61,10 @@ def load_bridge(net, classifier: str, gan_px: int | None, gan_um: float | None, 
     bridge = Bridge.for_classifier(px, um, clf)
     log.info(f"classifier {clf.model_type}, {clf.tile_px} px / {clf.tile_um:g} um; GAN tile {px} px / {um:g} um "
              f"-> centre crop {um:g} -> {clf.tile_um:g} um, resize to {clf.tile_px} px")
+    gan_mpp, clf_mpp = um / px, clf.tile_um / clf.tile_px
+    if gan_mpp > UPSAMPLE_WARN * clf_mpp:
+        log.warning(f"the GAN draws {gan_mpp:.3g} um/px and the classifier reads {clf_mpp:.3g} um/px: its images are "
+                    f"upsampled {gan_mpp / clf_mpp:.2g}x, without the detail the classifier learnt from real tiles")
     return clf, bridge
 
 
