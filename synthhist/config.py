@@ -85,6 +85,7 @@ GAN_KWARGS = {
     "cmax": (int, False),
     "mbstd_group": (int, False),
     "diversity": (NUM, False),    # ours: weight of the mode-seeking hinge (gan/train/loss.py), 0 in the paper
+    "mismatch": (NUM, False),     # ours: weight of D's real-image-wrong-label term (gan/train/loss.py), 0 in the paper
     "noise": (bool, False),       # ours: false trains G without its noise inputs (gan/train/loss.py), true in the paper
     "aug": (str, False),
     "target": (NUM, False),

@@ -182,9 +182,9 @@ def setup_state(opts: TrainOptions, c_dim: int, d: Dist, start: Start) -> TrainS
     for name, module, lr, interval in (("G", G, opts.glr, opts.G_reg_interval), ("D", D, opts.dlr, opts.D_reg_interval)):
         c = interval / (interval + 1)
         opt[name] = torch.optim.Adam(module.parameters(), lr=lr * c, betas=(0.0, 0.99 ** c), eps=1e-8)
-    ts = TrainState(G, D, G_ema, augment_pipe, opt, StyleGAN2Loss(G, D, augment_pipe, r1_gamma=opts.gamma,
-                                                                  diversity_weight=opts.diversity, noise=opts.noise),
-                    ada_kimg=opts.ada_kimg)
+    loss = StyleGAN2Loss(G, D, augment_pipe, r1_gamma=opts.gamma, diversity_weight=opts.diversity,
+                         mismatch_weight=opts.mismatch, noise=opts.noise)
+    ts = TrainState(G, D, G_ema, augment_pipe, opt, loss, ada_kimg=opts.ada_kimg)
     if start.kind != "fresh":
         net = load_network(str(start.path), device="cpu", training=True)
         if net.G_train is None or net.D is None:

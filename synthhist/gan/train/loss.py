@@ -1,6 +1,7 @@
 """StyleGAN2 loss (docs/stylegan2.md §2.2): non-saturating logistic, lazy R1, path-length reg., style mixing.
 
-Optionally a mode-seeking hinge on G (docs/stylegan2.md §2.6), off in the paper's recipe.
+Optionally a mode-seeking hinge on G (docs/stylegan2.md §2.6) and a matching-aware term in D (§2.8), both off in
+the paper's recipe.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ class StyleGAN2Loss:
 
     def __init__(self, G, D, augment_pipe=None, r1_gamma: float = 10.0, style_mixing_prob: float = 0.9,
                  pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01,
-                 diversity_weight: float = 0.0, noise: bool = True):
+                 diversity_weight: float = 0.0, mismatch_weight: float = 0.0, noise: bool = True):
         self.G, self.D, self.augment_pipe = G, D, augment_pipe
         self.noise = noise  # False: G's noise inputs stay off, their strengths at 0, so the seed alone decides
         self.diversity_weight = diversity_weight
+        self.mismatch_weight = mismatch_weight  # D scores real tiles under a wrong label as fakes (needs 2+ classes)
         self.r1_gamma = r1_gamma
         self.style_mixing_prob = style_mixing_prob
         self.pl_weight, self.pl_batch_shrink, self.pl_decay = pl_weight, pl_batch_shrink, pl_decay
@@ -75,6 +77,13 @@ class StyleGAN2Loss:
             ratios.append(fake_spread / real_spread.clamp_min(1e-8))
         return ratios
 
+    @staticmethod
+    def wrong_labels(c: torch.Tensor) -> torch.Tensor:
+        """One-hot c [N, c_dim] -> one-hot labels of another class, drawn uniformly from the c_dim - 1 others."""
+        k = c.shape[1]
+        shift = torch.randint(1, k, (len(c),), device=c.device)
+        return F.one_hot((c.argmax(1) + shift) % k, k).to(c.dtype)
+
     def run_D(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Augment (when a pipe is set) and score: [N, 1] logits."""
         if self.augment_pipe is not None:
@@ -128,6 +137,10 @@ class StyleGAN2Loss:
                 (loss.mean() * gain).backward()
                 stats["Loss/scores/real"] = logits.mean().item()
                 stats["Loss/D/loss"] = (loss + loss_gen).mean().item()
+                if self.mismatch_weight > 0 and real_c.shape[1] > 1:  # the right tile, the wrong class: fake
+                    wrong = self.run_D(real_img.detach(), self.wrong_labels(real_c))
+                    (F.softplus(wrong).mean() * self.mismatch_weight * gain).backward()
+                    stats["Loss/scores/mismatch"] = wrong.mean().item()
             else:
                 grads, = torch.autograd.grad(logits.sum(), real, create_graph=True)
                 penalty = grads.square().sum([1, 2, 3])

@@ -37,6 +37,7 @@ class TrainOptions:
     res: int | None = None       # training resolution; None = the experiment's tile_px
     mbstd_group: int = 4
     diversity: float = 0.0       # weight of the mode-seeking hinge on G (loss.diversity_ratios); 0 = the paper's
+    mismatch: float = 0.0        # weight of D's term for real tiles under a wrong label (loss.py); 0 = the paper's
     noise: bool = True           # G's per-pixel noise inputs; False trains without them (the paper's: True)
     ada_interval: int = 4
     ada_kimg: float = 500
@@ -110,8 +111,9 @@ def validate(opts: TrainOptions, world_size: int) -> None:
     group = min(opts.mbstd_group, opts.batch_gpu)
     if opts.batch_gpu % group:
         raise UserError(f"--batch-gpu {opts.batch_gpu} is not divisible by the minibatch-std group ({group})")
-    if opts.diversity < 0:
-        raise UserError(f"gan_kwargs diversity {opts.diversity:g} is negative (a weight: 0 = off)")
+    for key in ("diversity", "mismatch"):
+        if getattr(opts, key) < 0:
+            raise UserError(f"gan_kwargs {key} {getattr(opts, key):g} is negative (a weight: 0 = off)")
     if opts.aug not in ("ada", "noaug", "fixed"):
         raise UserError(f"--aug {opts.aug!r}: choose ada, noaug or fixed")
     if not 0 <= opts.augment_p <= 1 or not 0 < opts.ada_target < 1:
