@@ -36,9 +36,6 @@ def test_demo_colour_does_not_tell_the_classes_apart():
     assert q.colour_only_accuracy(hist[0], y, hist[1], y) <= 0.75
 
 
-@pytest.mark.xfail(reason="the bundled demo GAN predates the 128 px morphology cohort and is close to mode "
-                          "collapse (issue #12 open); a 128 px replacement collapsed in training "
-                          "(experiment/demo/README.md)", strict=False)
 def test_bundled_gan_is_diverse_and_the_seed_matters_more_than_the_noise():
     """Cheap targets on 16 seeds per class: std across seeds >= 0.6x real tiles', >= 2x the noise effect."""
     from synthhist.gan import load_network
