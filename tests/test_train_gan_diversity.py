@@ -88,20 +88,21 @@ def test_d_scores_the_pairs_and_a_pair_shares_its_noise():
     assert (img[:3] - G.synthesis(G.mapping(z[:3], c[:3]), noise_mode="random")).abs().max() > 0.01
 
 
-def test_the_config_key_reaches_the_options(tmp_path):
+@pytest.mark.parametrize("key", ["diversity", "mismatch"])  # the hinge and the matching-aware D term (§2.8)
+def test_the_weight_keys_reach_the_options(tmp_path, key):
     (tmp_path / "a.csv").write_text("patient,slide,o\n")
     (tmp_path / "s").mkdir()
     cfg = tmp_path / "gan.json"
     cfg.write_text('{"name": "T", "kind": "gan", "annotations": "a.csv", "slides": "s", "outcome": "o", '
                    '"tile_px": 64, "tile_um": 96, "gan_kwargs": {"gamma": 0.05, "batch": 8, "gpus": 1, '
-                   '"kimg": 1, "diversity": 1.5}}')
+                   f'"kimg": 1, "{key}": 1.5}}}}')
     exp = load_experiment(cfg)
-    assert resolve_options(exp.gan_kwargs, 64, {}).diversity == 1.5
+    assert getattr(resolve_options(exp.gan_kwargs, 64, {}), key) == 1.5
     cfg.write_text(cfg.read_text().replace("1.5", '"a lot"'))
-    with pytest.raises(UserError, match="diversity"):
+    with pytest.raises(UserError, match=key):
         load_experiment(cfg)
-    with pytest.raises(UserError, match="diversity -1 is negative"):
-        validate(TrainOptions(res=64, gamma=0.05, diversity=-1), 1)
+    with pytest.raises(UserError, match=f"{key} -1 is negative"):
+        validate(TrainOptions(res=64, gamma=0.05, **{key: -1}), 1)
 
 
 class _BeyondWhite(torch.nn.Module):

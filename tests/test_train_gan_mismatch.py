@@ -1,15 +1,12 @@
 """The matching-aware term (gan_kwargs 'mismatch', docs/stylegan2.md §2.8): off by default; on, D scores real
 tiles under a wrong label as fakes and so learns what each class looks like."""
 
-import pytest
 import torch
 import torch.nn.functional as F
 
-from synthhist.config import load_experiment
-from synthhist.errors import UserError
 from synthhist.gan import Discriminator, Generator
 from synthhist.gan.train.loss import StyleGAN2Loss
-from synthhist.gan.train.options import TrainOptions, resolve_options, validate
+from synthhist.gan.train.options import TrainOptions
 
 RES = 16
 
@@ -108,17 +105,3 @@ def test_the_term_makes_d_tell_the_classes_apart():
     without, with_term = _label_gap(0.0), _label_gap(1.0)
     assert abs(without) < 0.5 and with_term > 3, (without, with_term)
 
-
-def test_the_config_key_reaches_the_options(tmp_path):
-    (tmp_path / "a.csv").write_text("patient,slide,o\n")
-    (tmp_path / "s").mkdir()
-    cfg = tmp_path / "gan.json"
-    cfg.write_text('{"name": "T", "kind": "gan", "annotations": "a.csv", "slides": "s", "outcome": "o", '
-                   '"tile_px": 64, "tile_um": 96, "gan_kwargs": {"gamma": 0.05, "batch": 8, "gpus": 1, '
-                   '"kimg": 1, "mismatch": 0.5}}')
-    assert resolve_options(load_experiment(cfg).gan_kwargs, 64, {}).mismatch == 0.5
-    cfg.write_text(cfg.read_text().replace("0.5", '"some"'))
-    with pytest.raises(UserError, match="mismatch"):
-        load_experiment(cfg)
-    with pytest.raises(UserError, match="mismatch -1 is negative"):
-        validate(TrainOptions(res=64, gamma=0.05, mismatch=-1), 1)
