@@ -138,7 +138,7 @@ class StyleGAN2Loss:
                 stats["Loss/scores/real"] = logits.mean().item()
                 stats["Loss/D/loss"] = (loss + loss_gen).mean().item()
                 if self.mismatch_weight > 0 and real_c.shape[1] > 1:  # the right tile, the wrong class: fake
-                    wrong = self.run_D(real_img.detach(), self.wrong_labels(real_c))
+                    wrong = self.run_D(real, self.wrong_labels(real_c))
                     (F.softplus(wrong).mean() * self.mismatch_weight * gain).backward()
                     stats["Loss/scores/mismatch"] = wrong.mean().item()
             else:
