@@ -15,8 +15,6 @@ from PIL import Image
 
 from testkit import ROOT
 
-EXPLAIN = ROOT / "experiment" / "demo" / "explain.sh"
-
 
 def readme_commands() -> list[str]:
     """The commands of README.md's '## Two commands' bash block."""
@@ -66,37 +64,33 @@ def test_scripts_default_to_demo(tmp_path, script):
 
 
 def demo_configs(root):
-    """The demo configs (classifier: 1 epoch), next to a tiny cohort in root/data/."""
-    out = []
-    for name in ("demo_gan.json", "demo_classifier.json"):
+    """The configs of experiment/demo/train.sh (classifier: 1 epoch), next to a tiny cohort in root/data/."""
+    for name in ("bundle_gan.json", "bundle_gan_mismatch.json", "bundle_gan_mismatch_low.json", "demo_classifier.json"):
         cfg = json.loads((ROOT / "experiment" / "demo" / name).read_text())
         if "hp" in cfg:
             cfg["hp"].update(epochs=[1], hidden_layer_width=8)
+            cfg["train_kwargs"]["val_strategy"] = "none"
         (root / name).write_text(json.dumps(cfg))
-        out.append(root / name)
-    return out
 
 
 @pytest.mark.slow
-def test_demo_pipeline_end_to_end(tmp_path, script):
-    """Data -> tiles -> GAN -> classifier -> explanations, at the smallest scale."""
+def test_demo_train_end_to_end(tmp_path):
+    """make demo-train's script at the smallest scale: data -> tiles -> GAN stages 1-4 -> classifier -> explanations."""
     subprocess.run([sys.executable, "-m", "synthhist.demo.data", tmp_path / "data", "--n-per-class", "2",
                     "--size", "768"], cwd=ROOT, check=True, capture_output=True)
     assert len(list((tmp_path / "data" / "slides").glob("*.tiff"))) == 4
-    gan_cfg, clf_cfg = demo_configs(tmp_path)
-    project = tmp_path / "project"
-    script("train_gan.py", "--exp", gan_cfg, "--outdir", project, "--workers", "1", "--kimg", "0.032",
-           "--cbase", "256", "--cmax", "16", timeout=900)
-    script("train_classifier.py", "--exp", clf_cfg, "--outdir", project, "--weights", "none",
-           "--val-strategy", "none", "--workers", "1", timeout=900)
-    snapshot = sorted((project / "gan").glob("*-DEMO/network-snapshot-*"))[-1]
-    model = sorted((project / "models").glob("*-HP0"))[-1]
-
-    env = dict(os.environ, SEEDS="0-3", PY=sys.executable, TF_CPP_MIN_LOG_LEVEL="3", OUTCOME="tissue",
-               REAL=str(project / "tfrecords"), ANNOTATIONS=str(tmp_path / "data" / "labels.csv"))
-    proc = subprocess.run(["sh", str(EXPLAIN), str(tmp_path / "out"), str(snapshot), str(model)], env=env,
-                          capture_output=True, text=True, timeout=900)
+    demo_configs(tmp_path)
+    env = dict(os.environ, SEEDS="0-3", PY=sys.executable, TF_CPP_MIN_LOG_LEVEL="3", EXP=str(tmp_path),
+               DEMO_KIMG="0.2")
+    proc = subprocess.run(["sh", str(ROOT / "experiment" / "demo" / "train.sh"), str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True, timeout=1800)
+    # DEMO_KIMG 0.2 of the recipe's 348.16: stage 1 6 batches of 32, stages 2-4 one each (3-4 continue 2's count)
+    ends = {s: sorted((tmp_path / "out" / s / "gan").glob("*/network-snapshot-*"))[-1].name
+            for s in ("s1", "s2", "s3", "s4")}
+    assert ends == {"s1": "network-snapshot-000000.192", "s2": "network-snapshot-000000.032",
+                    "s3": "network-snapshot-000000.064", "s4": "network-snapshot-000000.096"}, (ends, proc.stderr)
     out = tmp_path / "out"
+    assert "resuming from" in next((out / "s4" / "gan").glob("*/log.txt")).read_text()
     assert len(list((out / "images" / "class0").glob("seed*.png"))) == 8
     assert len(list((out / "images" / "class1").glob("seed*.png"))) == 8
     assert len(list((out / "blend").glob("seed*.mp4"))) == 4 and len(list((out / "blend").glob("seed*.png"))) == 4
