@@ -102,9 +102,9 @@ def test_demo_train_end_to_end(tmp_path):
     assert len(frames) == 72 and frames[0].shape[0] >= 256  # 4 s at 18 fps, upscaled
     df = pd.read_csv(out / "concordance.csv")
     assert list(df["seed"]) == [0, 1, 2, 3] and set(df["concordance"]) <= {"strong", "weak", "none"}
-    if (df["concordance"] != "none").any():  # an untrained pair may have no concordant seed: then no plot
-        assert proc.returncode == 0, proc.stderr
-        assert (out / "interpolation_probability.png").is_file()
-    else:
-        assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith("Error: no strong or weak")
+    assert proc.returncode == 0, proc.stderr
+    # an untrained pair may have no concordant seed: then no plot, and a line that says why
+    assert (out / "interpolation_probability.png").is_file() == (df["concordance"] != "none").any(), proc.stdout
+    if not (df["concordance"] != "none").any():
+        assert "no strong or weak seed" in proc.stdout
     assert np.isfinite(df[["pred_start", "pred_end"]].to_numpy()).all()
