@@ -84,10 +84,10 @@ def test_demo_train_end_to_end(tmp_path):
                DEMO_KIMG="0.2")
     proc = subprocess.run(["sh", str(ROOT / "experiment" / "demo" / "train.sh"), str(tmp_path / "out")], env=env,
                           capture_output=True, text=True, timeout=1800)
-    # DEMO_KIMG 0.2 of the recipe's 348.16: stage 1 6 batches of 32, stages 2-4 one each (3-4 continue 2's count)
+    # DEMO_KIMG 0.2 of the recipe's 356.352: stage 1 5 batches of 32, stages 2-4 one each (3-4 continue 2's count)
     ends = {s: sorted((tmp_path / "out" / s / "gan").glob("*/network-snapshot-*"))[-1].name
             for s in ("s1", "s2", "s3", "s4")}
-    assert ends == {"s1": "network-snapshot-000000.192", "s2": "network-snapshot-000000.032",
+    assert ends == {"s1": "network-snapshot-000000.160", "s2": "network-snapshot-000000.032",
                     "s3": "network-snapshot-000000.064", "s4": "network-snapshot-000000.096"}, (ends, proc.stderr)
     out = tmp_path / "out"
     assert "resuming from" in next((out / "s4" / "gan").glob("*/log.txt")).read_text()

@@ -2,16 +2,16 @@
 # The bundled demo models' recipe from scratch (experiment/demo/README.md, "The bundled models"), then the main job
 # on them: GAN stages 1-4 in OUTDIR/s1..s4, the classifier in OUTDIR/clf, explain.sh's output in OUTDIR.
 # Usage: sh experiment/demo/train.sh OUTDIR (after python -m synthhist.demo.data experiment/demo/data).
-# DEMO_KIMG: the GAN's length over all four stages, split as the recipe splits its 348.16 kimg (the default: the
-# whole recipe, about 5 h on 2 cores); each stage at least one batch. Rerun after an interruption, it continues.
+# DEMO_KIMG: the GAN's length over all four stages, split as the recipe splits its 356.352 kimg (the default: the
+# whole recipe, about 5.3 h on 2 cores); each stage at least one batch. Rerun after an interruption, it continues.
 # EXP: the configs' folder (default: here).
 set -eu
 OUT=$1; PY=${PY:-python3}; HERE=$(dirname "$0"); EXP=${EXP:-$HERE}; R=$HERE/../..
 # Stage ends in kimg (stages 3-4 continue stage 2's kimg count), whole batches of 32.
 set -- $($PY -c "
 import math
-f, b = ${DEMO_KIMG:-348.16} / 348.16, 0.032
-n = [max(1, math.ceil(k * f / b - 1e-9)) for k in (282.624, 28.672, 8.192, 28.672)]
+f, b = ${DEMO_KIMG:-356.352} / 356.352, 0.032
+n = [max(1, math.ceil(k * f / b - 1e-9)) for k in (282.624, 28.672, 8.192, 36.864)]
 print(*(f'{x * b:.3f}' for x in (n[0], n[1], n[1] + n[2], n[1] + n[2] + n[3])))")
 last() { ls -d "$1"/gan/*-"$2"/network-snapshot-* | tail -n 1; }
 # stage OUTDIR RESUME ARGS...: rerun, a stage continues its own run (--resume latest) instead.
