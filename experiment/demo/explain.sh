@@ -18,11 +18,12 @@ $PY "$R/interpolate.py" --network "$NET" --seeds 0-3 --steps 72 --fps 18 --video
 $PY "$R/interpolate.py" --network "$NET" --seeds 0-3 --steps 8 --merge --outdir "$OUT/blend"
 $PY "$R/concordance.py" --network "$NET" --classifier "$CLF" --seeds "$SEEDS" --out "$OUT/concordance.csv"
 # The prediction curves need a concordant seed; a briefly trained pair (make demo-train DEMO_KIMG=...) may have none.
+PLOT=""
 if grep -qE ',(strong|weak)$' "$OUT/concordance.csv"; then
     $PY "$R/interpolation_probability.py" --network "$NET" --classifier "$CLF" --seeds "$SEEDS" --steps 24 --outdir "$OUT"
+    PLOT=", interpolation_probability.png"
 else
     echo "no strong or weak seed in $OUT/concordance.csv: no interpolation_probability.png (a GAN trained this briefly" \
         "does not draw its classes yet)"
 fi
-echo "demo output in $OUT: contact_sheet.png, class_blend.png, images/, blend/ (mp4 + strips), concordance.csv," \
-    "interpolation_probability.png"
+echo "demo output in $OUT: contact_sheet.png, class_blend.png, images/, blend/ (mp4 + strips), concordance.csv$PLOT"

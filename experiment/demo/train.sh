@@ -8,11 +8,18 @@
 set -eu
 OUT=$1; PY=${PY:-python3}; HERE=$(dirname "$0"); EXP=${EXP:-$HERE}; R=$HERE/../..
 # Stage ends in kimg (stages 3-4 continue stage 2's kimg count), whole batches of 32.
-set -- $($PY -c "
-import math
-f, b = ${DEMO_KIMG:-356.352} / 356.352, 0.032
-n = [max(1, math.ceil(k * f / b - 1e-9)) for k in (282.624, 28.672, 8.192, 36.864)]
-print(*(f'{x * b:.3f}' for x in (n[0], n[1], n[1] + n[2], n[1] + n[2] + n[3])))")
+ends=$($PY -c "
+import math, sys
+recipe, b = (282.624, 28.672, 8.192, 36.864), 0.032   # the stage lengths (kimg), a batch (kimg)
+try:
+    f = float(sys.argv[1]) / sum(recipe) if sys.argv[1] else 1.0
+except ValueError:
+    f = 0
+if not (f > 0 and math.isfinite(f)):
+    sys.exit(f'DEMO_KIMG={sys.argv[1]!r}: give the GAN\'s length in kimg, a number above 0')
+n = [max(1, math.ceil(k * f / b - 1e-9)) for k in recipe]
+print(*(f'{x * b:.3f}' for x in (n[0], n[1], n[1] + n[2], n[1] + n[2] + n[3])))" "${DEMO_KIMG:-}")
+set -- $ends
 last() { ls -d "$1"/gan/*-"$2"/network-snapshot-* | tail -n 1; }
 # stage OUTDIR RESUME ARGS...: rerun, a stage continues its own run (--resume latest) instead.
 stage() {
